@@ -1,0 +1,56 @@
+//! certgate: refuse every request whose TLS peer is not a genuine, verified app.
+//!
+//! Each genuine mobile app presents a client certificate in its TLS handshake. certgate decides
+//! whether that certificate chain is genuine (chain and signatures through rustls-webpki, a
+//! strict RFC 5280 profile, validity with optional skew, revocation by CRLs and a denylist, the
+//! app identity and its pins) and says why not with a stable reason code.
+//!
+//! The core is pure: [`Verifier::verify`] takes the presented [`PeerChain`] and the time, does
+//! no I/O and reads no clock.
+//!
+//! ```
+//! use certgate::{Rejection, PeerChain, VerifierBuilder};
+//! # fn demo(verifier: &certgate::Verifier) {
+//! let now = rustls_pki_types::UnixTime::now();
+//! match verifier.verify(&PeerChain::new(Vec::new()), now) {
+//!     Ok(identity) => println!("app {:?}", identity.app_id()),
+//!     Err(rejection) => {
+//!         assert_eq!(rejection, Rejection::NoCertificate);
+//!         assert_eq!(rejection.code(), "no_certificate");
+//!         assert_eq!(rejection.http_status(), 401);
+//!     }
+//! }
+//! # }
+//! ```
+#![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod peer_chain;
+pub mod pem;
+mod policy;
+mod rejection;
+mod verify;
+
+pub use crate::peer_chain::PeerChain;
+pub use crate::policy::{Policy, PolicyError, VerifierBuilder};
+pub use crate::rejection::{CertRole, Rejection};
+pub use crate::verify::identity::{AppId, IdentitySource, PeerIdentity, Warning};
+pub use crate::verify::pins::{AppRule, Pin, parse_fingerprint};
+pub use crate::verify::revocation::{ExpiredCrl, RevocationDepth, UnknownRevocation};
+pub use crate::verify::time::{format_rfc3339, parse_rfc3339};
+pub use crate::verify::{Limits, Usage, Verifier};
+
+/// Lower-case hex of `bytes`.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+}
+
+pub(crate) fn rfc3339(time: rustls_pki_types::UnixTime) -> String {
+    format_rfc3339(time)
+}

@@ -1,0 +1,113 @@
+//! Reading certificates and CRLs from PEM or DER bytes and files.
+//!
+//! Every reader is bounded: files larger than the stated ceiling are refused before they are
+//! read, and PEM parsing goes through rustls-pki-types' `PemObject`.
+
+use std::io::Read;
+use std::path::Path;
+
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
+
+/// Largest certificate or key file read (1 MiB): far above any real chain file.
+pub const MAX_CERT_FILE_BYTES: u64 = 1 << 20;
+/// Largest CRL file read (512 MiB): a 1M-entry CRL is about 40 MB.
+pub const MAX_CRL_FILE_BYTES: u64 = 512 << 20;
+
+/// Parses one or more certificates: PEM `CERTIFICATE` blocks, or a single DER certificate.
+///
+/// # Errors
+///
+/// Returns a message when the input holds no certificate or its PEM is broken.
+pub fn parse_certificates(bytes: &[u8]) -> Result<Vec<CertificateDer<'static>>, String> {
+    if looks_like_pem(bytes) {
+        let certs = CertificateDer::pem_slice_iter(bytes)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("bad PEM: {e}"))?;
+        if certs.is_empty() {
+            return Err("no CERTIFICATE block in the PEM".into());
+        }
+        Ok(certs)
+    } else if bytes.first() == Some(&0x30) {
+        Ok(vec![CertificateDer::from(bytes.to_vec())])
+    } else {
+        Err("neither PEM nor DER".into())
+    }
+}
+
+/// Parses one or more CRLs: PEM `X509 CRL` blocks, or a single DER CRL.
+///
+/// # Errors
+///
+/// Returns a message when the input holds no CRL or its PEM is broken.
+pub fn parse_crls(bytes: &[u8]) -> Result<Vec<CertificateRevocationListDer<'static>>, String> {
+    if looks_like_pem(bytes) {
+        let crls = CertificateRevocationListDer::pem_slice_iter(bytes)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("bad PEM: {e}"))?;
+        if crls.is_empty() {
+            return Err("no X509 CRL block in the PEM".into());
+        }
+        Ok(crls)
+    } else if bytes.first() == Some(&0x30) {
+        Ok(vec![CertificateRevocationListDer::from(bytes.to_vec())])
+    } else {
+        Err("neither PEM nor DER".into())
+    }
+}
+
+/// Parses a private key (PKCS#8, PKCS#1 or SEC1) from PEM.
+///
+/// # Errors
+///
+/// Returns a message when the input holds no private key.
+pub fn parse_private_key(bytes: &[u8]) -> Result<PrivateKeyDer<'static>, String> {
+    PrivateKeyDer::from_pem_slice(bytes).map_err(|e| format!("no private key: {e}"))
+}
+
+/// Reads certificates from a PEM or DER file.
+///
+/// # Errors
+///
+/// Returns a message naming what failed (missing file, too large, not a certificate).
+pub fn read_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+    parse_certificates(&read_bounded(path, MAX_CERT_FILE_BYTES)?)
+}
+
+/// Reads CRLs from a PEM or DER file.
+///
+/// # Errors
+///
+/// Returns a message naming what failed (missing file, too large, not a CRL).
+pub fn read_crls(path: &Path) -> Result<Vec<CertificateRevocationListDer<'static>>, String> {
+    parse_crls(&read_bounded(path, MAX_CRL_FILE_BYTES)?)
+}
+
+/// Reads a private key from a PEM file.
+///
+/// # Errors
+///
+/// Returns a message naming what failed.
+pub fn read_private_key(path: &Path) -> Result<PrivateKeyDer<'static>, String> {
+    parse_private_key(&read_bounded(path, MAX_CERT_FILE_BYTES)?)
+}
+
+/// Reads a whole file, refusing one larger than `max` bytes.
+pub(crate) fn read_bounded(path: &Path, max: u64) -> Result<Vec<u8>, String> {
+    let file = std::fs::File::open(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => format!("no such file: {}", path.display()),
+        _ => format!("cannot open {}: {e}", path.display()),
+    })?;
+    let mut bytes = Vec::new();
+    file.take(max.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    if u64::try_from(bytes.len()).unwrap_or(u64::MAX) > max {
+        return Err(format!("{} is larger than {max} bytes", path.display()));
+    }
+    Ok(bytes)
+}
+
+fn looks_like_pem(bytes: &[u8]) -> bool {
+    bytes.windows(11).any(|w| w == b"-----BEGIN ")
+}

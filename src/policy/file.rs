@@ -1,0 +1,316 @@
+//! The policy file: serde wire types (`deny_unknown_fields`) turned into a `VerifierBuilder`.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::{PolicyError, VerifierBuilder};
+use crate::verify::Limits;
+use crate::verify::identity::{AppId, IdentitySource};
+use crate::verify::pins::{AppRule, Pin, parse_fingerprint};
+use crate::verify::revocation::{ExpiredCrl, RevocationDepth, UnknownRevocation};
+use crate::verify::time::parse_rfc3339;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PolicyFile {
+    /// Global pins: one must match every accepted path.
+    #[serde(default)]
+    pins: Vec<PinSpec>,
+    trust: Trust,
+    #[serde(default)]
+    revocation: RevocationSection,
+    #[serde(default)]
+    validity: Validity,
+    #[serde(default)]
+    identity: Identity,
+    #[serde(default)]
+    profile: Profile,
+    #[serde(default)]
+    limits: Limits,
+    #[serde(default)]
+    apps: Vec<App>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Trust {
+    anchors: Vec<String>,
+    #[serde(default)]
+    intermediates: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RevocationSection {
+    #[serde(default)]
+    crls: Vec<String>,
+    #[serde(default)]
+    depth: RevocationDepth,
+    #[serde(default)]
+    unknown: UnknownRevocation,
+    #[serde(default)]
+    expired_crl: ExpiredMode,
+    grace_hours: Option<u64>,
+    #[serde(default)]
+    denylist: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+enum ExpiredMode {
+    #[default]
+    Enforce,
+    Grace,
+    Ignore,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Validity {
+    #[serde(default)]
+    skew_seconds: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Identity {
+    #[serde(default)]
+    source: SourceKind,
+    uri_prefix: Option<String>,
+    #[serde(default = "yes")]
+    required: bool,
+}
+
+impl Default for Identity {
+    fn default() -> Self {
+        Self {
+            source: SourceKind::default(),
+            uri_prefix: None,
+            required: true,
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+enum SourceKind {
+    #[default]
+    SanUri,
+    SubjectCn,
+    SubjectOu,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Profile {
+    #[serde(default = "yes")]
+    strict: bool,
+    #[serde(default)]
+    allow_missing_eku: bool,
+}
+
+impl Default for Profile {
+    fn default() -> Self {
+        Self {
+            strict: true,
+            allow_missing_eku: false,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct App {
+    id: String,
+    #[serde(default)]
+    pins: Vec<PinSpec>,
+    #[serde(default)]
+    leaf_fingerprints: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum PinSpec {
+    Plain(String),
+    Full(FullPin),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FullPin {
+    pin: String,
+    name: Option<String>,
+    not_before: Option<String>,
+    not_after: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Parses policy text (TOML, or JSON when `json`) into a builder; files are read from `base`.
+pub(super) fn parse(text: &str, json: bool, base: &Path) -> Result<VerifierBuilder, PolicyError> {
+    let file: PolicyFile = if json {
+        serde_json::from_str(text).map_err(|e| {
+            PolicyError::new(
+                format!("line {}, column {}", e.line(), e.column()),
+                e.to_string(),
+            )
+        })?
+    } else {
+        toml::from_str(text).map_err(|e| {
+            let at = e
+                .span()
+                .map(|span| {
+                    let before = text.get(..span.start).unwrap_or("");
+                    let line = before.matches('\n').count().saturating_add(1);
+                    format!("line {line}")
+                })
+                .unwrap_or_default();
+            PolicyError::new(at, e.message().to_string())
+        })?
+    };
+    let mut b = VerifierBuilder::new();
+
+    for (i, path) in file.trust.anchors.iter().enumerate() {
+        let field = format!("trust.anchors[{i}]");
+        for cert in read(base, path, &field, crate::pem::read_certificates)? {
+            b.push_anchor(field.clone(), cert);
+        }
+    }
+    for (i, path) in file.trust.intermediates.iter().enumerate() {
+        let field = format!("trust.intermediates[{i}]");
+        for cert in read(base, path, &field, crate::pem::read_certificates)? {
+            b.push_intermediate(field.clone(), cert);
+        }
+    }
+
+    let rev = file.revocation;
+    for (i, path) in rev.crls.iter().enumerate() {
+        let field = format!("revocation.crls[{i}]");
+        for crl in read(base, path, &field, crate::pem::read_crls)? {
+            b.push_crl(field.clone(), crl);
+        }
+    }
+    b = b
+        .revocation_depth(rev.depth)
+        .unknown_revocation(rev.unknown);
+    b = b.expired_crl(match (rev.expired_crl, rev.grace_hours) {
+        (ExpiredMode::Enforce, None) => ExpiredCrl::Enforce,
+        (ExpiredMode::Ignore, None) => ExpiredCrl::Ignore,
+        (ExpiredMode::Grace, Some(hours)) => {
+            ExpiredCrl::Grace(Duration::from_secs(hours.saturating_mul(3600)))
+        }
+        (ExpiredMode::Grace, None) => {
+            return Err(PolicyError::new(
+                "revocation.grace_hours",
+                "required when expired_crl = \"grace\"",
+            ));
+        }
+        (_, Some(_)) => {
+            return Err(PolicyError::new(
+                "revocation.grace_hours",
+                "only allowed with expired_crl = \"grace\"",
+            ));
+        }
+    });
+    for (i, text) in rev.denylist.iter().enumerate() {
+        let field = format!("revocation.denylist[{i}]");
+        let fp = parse_fingerprint(text).map_err(|e| PolicyError::new(field.clone(), e))?;
+        b.push_denied(field, fp);
+    }
+
+    b = b.clock_skew(Duration::from_secs(file.validity.skew_seconds));
+
+    let source = match (file.identity.source, file.identity.uri_prefix) {
+        (SourceKind::SanUri, prefix) => {
+            let prefix = prefix.unwrap_or_else(|| "app://".into());
+            if prefix.is_empty() {
+                return Err(PolicyError::new("identity.uri_prefix", "must not be empty"));
+            }
+            IdentitySource::SanUri { prefix }
+        }
+        (_, Some(_)) => {
+            return Err(PolicyError::new(
+                "identity.uri_prefix",
+                "only allowed with source = \"san_uri\"",
+            ));
+        }
+        (SourceKind::SubjectCn, None) => IdentitySource::SubjectCn,
+        (SourceKind::SubjectOu, None) => IdentitySource::SubjectOu,
+    };
+    b = b
+        .identity_source(source)
+        .require_app_id(file.identity.required);
+    b = b
+        .strict_profile(file.profile.strict)
+        .allow_missing_eku(file.profile.allow_missing_eku);
+    b = b.limits(file.limits);
+
+    for (i, spec) in file.pins.iter().enumerate() {
+        let field = format!("pins[{i}]");
+        let pin = pin(spec, &field)?;
+        b.push_pin(field, pin);
+    }
+    for (i, app) in file.apps.iter().enumerate() {
+        let field = format!("apps[{i}]");
+        let id = AppId::new(&app.id).map_err(|e| PolicyError::new(format!("{field}.id"), e))?;
+        let mut rule = AppRule::new(id);
+        for (j, spec) in app.pins.iter().enumerate() {
+            rule = rule.pin(pin(spec, &format!("{field}.pins[{j}]"))?);
+        }
+        for (j, text) in app.leaf_fingerprints.iter().enumerate() {
+            let fp = parse_fingerprint(text)
+                .map_err(|e| PolicyError::new(format!("{field}.leaf_fingerprints[{j}]"), e))?;
+            rule = rule.leaf_fingerprint(fp);
+        }
+        b.push_app(field, rule);
+    }
+    Ok(b)
+}
+
+fn pin(spec: &PinSpec, field: &str) -> Result<Pin, PolicyError> {
+    let (text, name, not_before, not_after) = match spec {
+        PinSpec::Plain(text) => (text, None, None, None),
+        PinSpec::Full(full) => (
+            &full.pin,
+            full.name.as_ref(),
+            full.not_before.as_ref(),
+            full.not_after.as_ref(),
+        ),
+    };
+    let mut pin: Pin = text
+        .parse()
+        .map_err(|e: String| PolicyError::new(field, e))?;
+    if let Some(name) = name {
+        pin = pin.named(name.clone());
+    }
+    if let Some(at) = not_before {
+        pin = pin.active_from(
+            parse_rfc3339(at).map_err(|e| PolicyError::new(format!("{field}.not_before"), e))?,
+        );
+    }
+    if let Some(at) = not_after {
+        pin = pin.active_until(
+            parse_rfc3339(at).map_err(|e| PolicyError::new(format!("{field}.not_after"), e))?,
+        );
+    }
+    Ok(pin)
+}
+
+/// Reads the file at `path` (relative to `base`) with `reader`, naming `field` on error.
+fn read<T>(
+    base: &Path,
+    path: &str,
+    field: &str,
+    reader: fn(&Path) -> Result<Vec<T>, String>,
+) -> Result<Vec<T>, PolicyError> {
+    let full = base.join(path);
+    reader(&full).map_err(|e| {
+        // Name the path as written in the policy, which is what the operator will look for.
+        let e = e.replace(&full.display().to_string(), path);
+        PolicyError::new(field, e)
+    })
+}

@@ -1,0 +1,545 @@
+//! Policies: a file (TOML or JSON) or code, validated once into an immutable `Verifier`.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls_pki_types::{
+    CertificateDer, CertificateRevocationListDer, SignatureVerificationAlgorithm,
+};
+
+mod error;
+mod file;
+
+pub use self::error::PolicyError;
+use crate::verify::facts::CertFacts;
+use crate::verify::identity::IdentitySource;
+use crate::verify::pins::{AppRule, Pin};
+use crate::verify::profile;
+use crate::verify::revocation::{
+    ExpiredCrl, LoadedCrl, Revocation, RevocationDepth, UnknownRevocation,
+};
+use crate::verify::{Limits, Usage, Verifier};
+
+/// Longest clock-skew tolerance accepted (one day): more is a broken clock, not skew.
+const MAX_SKEW: Duration = Duration::from_secs(24 * 3600);
+/// Longest grace past a CRL's nextUpdate (90 days): the point of a grace window is to survive
+/// a late CRL publication, not to stop revoking.
+const MAX_CRL_GRACE: Duration = Duration::from_secs(90 * 24 * 3600);
+
+/// Builds a [`Verifier`] in code. Every setting has a fail-closed default: strict profile,
+/// client-auth usage, an app id required in the leaf, unknown revocation status denied and
+/// expired CRLs enforced once CRLs are configured.
+///
+/// ```
+/// # fn main() -> Result<(), certgate::PolicyError> {
+/// # let root_der = rustls_pki_types::CertificateDer::from(Vec::new());
+/// use certgate::{AppId, AppRule, VerifierBuilder};
+///
+/// let built = VerifierBuilder::new()
+///     .trust_anchor(root_der)
+///     .allow_app(AppRule::new(AppId::new("com.example.shop").unwrap()))
+///     .build();
+/// // An empty "certificate" is refused at build time, naming the field:
+/// assert_eq!(built.unwrap_err().field(), "trust.anchors[0]");
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct VerifierBuilder {
+    anchors: Vec<(String, CertificateDer<'static>)>,
+    intermediates: Vec<(String, CertificateDer<'static>)>,
+    crls: Vec<(String, CertificateRevocationListDer<'static>)>,
+    depth: RevocationDepth,
+    unknown: UnknownRevocation,
+    expired: ExpiredCrl,
+    denylist: Vec<(String, [u8; 32])>,
+    identity: IdentitySource,
+    require_app_id: bool,
+    apps: Vec<(String, AppRule)>,
+    pins: Vec<(String, Pin)>,
+    strict: bool,
+    allow_missing_eku: bool,
+    skew: Duration,
+    limits: Limits,
+    usage: Usage,
+    algorithms: Option<&'static [&'static dyn SignatureVerificationAlgorithm]>,
+}
+
+impl Default for VerifierBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl VerifierBuilder {
+    /// A builder with the fail-closed defaults.
+    pub fn new() -> Self {
+        Self {
+            anchors: Vec::new(),
+            intermediates: Vec::new(),
+            crls: Vec::new(),
+            depth: RevocationDepth::default(),
+            unknown: UnknownRevocation::default(),
+            expired: ExpiredCrl::default(),
+            denylist: Vec::new(),
+            identity: IdentitySource::default(),
+            require_app_id: true,
+            apps: Vec::new(),
+            pins: Vec::new(),
+            strict: true,
+            allow_missing_eku: false,
+            skew: Duration::ZERO,
+            limits: Limits::default(),
+            usage: Usage::Client,
+            algorithms: None,
+        }
+    }
+
+    /// Trusts `cert` as a root. At least one is required.
+    pub fn trust_anchor(mut self, cert: CertificateDer<'static>) -> Self {
+        let field = format!("trust.anchors[{}]", self.anchors.len());
+        self.anchors.push((field, cert));
+        self
+    }
+
+    /// Adds an intermediate CA that paths may use even when the peer does not present it.
+    pub fn intermediate(mut self, cert: CertificateDer<'static>) -> Self {
+        let field = format!("trust.intermediates[{}]", self.intermediates.len());
+        self.intermediates.push((field, cert));
+        self
+    }
+
+    /// Adds a CRL (DER). Once any CRL is configured, revocation is checked.
+    pub fn crl(mut self, crl: CertificateRevocationListDer<'static>) -> Self {
+        let field = format!("revocation.crls[{}]", self.crls.len());
+        self.crls.push((field, crl));
+        self
+    }
+
+    /// Which certificates must have a revocation status (default: the whole chain).
+    pub fn revocation_depth(mut self, depth: RevocationDepth) -> Self {
+        self.depth = depth;
+        self
+    }
+
+    /// What to do when no CRL covers a certificate (default: deny).
+    pub fn unknown_revocation(mut self, unknown: UnknownRevocation) -> Self {
+        self.unknown = unknown;
+        self
+    }
+
+    /// What to do with a CRL past its nextUpdate (default: enforce).
+    pub fn expired_crl(mut self, expired: ExpiredCrl) -> Self {
+        self.expired = expired;
+        self
+    }
+
+    /// Refuses the leaf whose DER has this SHA-256, whatever else holds.
+    pub fn deny_fingerprint(mut self, sha256: [u8; 32]) -> Self {
+        let field = format!("revocation.denylist[{}]", self.denylist.len());
+        self.denylist.push((field, sha256));
+        self
+    }
+
+    /// Where the app id is read from (default: SAN URI `app://<app-id>`).
+    pub fn identity_source(mut self, source: IdentitySource) -> Self {
+        self.identity = source;
+        self
+    }
+
+    /// Whether a leaf without an app id is refused (default: yes).
+    pub fn require_app_id(mut self, required: bool) -> Self {
+        self.require_app_id = required;
+        self
+    }
+
+    /// Allows an app. Once any app is allowed, every other app is refused.
+    pub fn allow_app(mut self, rule: AppRule) -> Self {
+        let field = format!("apps[{}]", self.apps.len());
+        self.apps.push((field, rule));
+        self
+    }
+
+    /// Adds a global pin: when any are configured, one must match every accepted path.
+    pub fn pin(mut self, pin: Pin) -> Self {
+        let field = format!("pins[{}]", self.pins.len());
+        self.pins.push((field, pin));
+        self
+    }
+
+    /// Turns the strict RFC 5280 profile on (the default) or off.
+    pub fn strict_profile(mut self, strict: bool) -> Self {
+        self.strict = strict;
+        self
+    }
+
+    /// Accepts a leaf without any extendedKeyUsage (default: refused).
+    pub fn allow_missing_eku(mut self, allow: bool) -> Self {
+        self.allow_missing_eku = allow;
+        self
+    }
+
+    /// Tolerates this much clock skew around every validity window (default 0, at most a day).
+    pub fn clock_skew(mut self, skew: Duration) -> Self {
+        self.skew = skew;
+        self
+    }
+
+    /// Replaces the input limits.
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// What the leaf must be good for (default: client authentication).
+    pub fn usage(mut self, usage: Usage) -> Self {
+        self.usage = usage;
+        self
+    }
+
+    /// Uses these signature algorithms (for example a rustls `CryptoProvider`'s
+    /// `signature_verification_algorithms.all`). Defaults to the enabled provider feature.
+    pub fn signature_algorithms(
+        mut self,
+        algorithms: &'static [&'static dyn SignatureVerificationAlgorithm],
+    ) -> Self {
+        self.algorithms = Some(algorithms);
+        self
+    }
+
+    /// Uses the signature algorithms of a rustls crypto provider.
+    pub fn crypto_provider(self, provider: &rustls::crypto::CryptoProvider) -> Self {
+        self.signature_algorithms(provider.signature_verification_algorithms.all)
+    }
+
+    /// Validates everything and builds the [`Verifier`].
+    ///
+    /// # Errors
+    ///
+    /// Returns a [`PolicyError`] naming the first field that is wrong: an unparsable or
+    /// non-conforming anchor, intermediate or CRL, a CRL whose signature does not verify under
+    /// a configured issuer, duplicate apps, empty pin windows, out-of-range settings.
+    pub fn build(self) -> Result<Verifier, PolicyError> {
+        let algorithms = match self.algorithms.or_else(default_algorithms) {
+            Some(algs) => algs,
+            None => {
+                return Err(PolicyError::new(
+                    "crypto",
+                    "no signature algorithms: enable the `ring` or `aws-lc-rs` feature, or pass a crypto provider",
+                ));
+            }
+        };
+        if self.anchors.is_empty() {
+            return Err(PolicyError::new(
+                "trust.anchors",
+                "at least one trust anchor is required",
+            ));
+        }
+        let mut anchors = Vec::with_capacity(self.anchors.len());
+        let mut anchor_facts = Vec::with_capacity(self.anchors.len());
+        for (field, der) in &self.anchors {
+            let anchor = webpki::anchor_from_trusted_cert(der)
+                .map_err(|e| {
+                    PolicyError::new(field.clone(), format!("not a usable trust anchor: {e:?}"))
+                })?
+                .to_owned();
+            let facts = CertFacts::parse(der).map_err(|e| {
+                PolicyError::new(field.clone(), format!("malformed certificate: {e}"))
+            })?;
+            if self.strict {
+                profile::check_anchor_structure(&facts).map_err(|(rule, detail)| {
+                    PolicyError::new(
+                        field.clone(),
+                        format!("profile violation ({rule}): {detail}"),
+                    )
+                })?;
+            }
+            anchors.push(anchor);
+            anchor_facts.push(facts);
+        }
+        let mut intermediates = Vec::with_capacity(self.intermediates.len());
+        let mut intermediate_facts = Vec::with_capacity(self.intermediates.len());
+        for (field, der) in &self.intermediates {
+            webpki::EndEntityCert::try_from(der).map_err(|e| {
+                PolicyError::new(field.clone(), format!("malformed certificate: {e:?}"))
+            })?;
+            let facts = CertFacts::parse(der).map_err(|e| {
+                PolicyError::new(field.clone(), format!("malformed certificate: {e}"))
+            })?;
+            if !facts.is_ca() {
+                return Err(PolicyError::new(
+                    field.clone(),
+                    "not a CA certificate (basicConstraints cA=TRUE missing)",
+                ));
+            }
+            if self.strict {
+                profile::check_intermediate(&facts)
+                    .map_err(|r| PolicyError::new(field.clone(), r.to_string()))?;
+            }
+            intermediates.push(der.clone());
+            intermediate_facts.push(facts);
+        }
+
+        let mut crls = Vec::with_capacity(self.crls.len());
+        for (field, der) in &self.crls {
+            let crl = LoadedCrl::parse(field.clone(), der, self.strict)
+                .map_err(|e| PolicyError::new(field.clone(), e))?;
+            // Structural checks against issuers known now; issuers only ever presented by peers
+            // are checked (once per key, memoized) when first seen on a validated path.
+            let known: Vec<&CertFacts> = anchor_facts
+                .iter()
+                .chain(&intermediate_facts)
+                .filter(|f| f.subject_raw == crl.issuer())
+                .collect();
+            if !known.is_empty() {
+                let signer = known
+                    .iter()
+                    .find(|f| crl.verify_signature(&f.spki, algorithms))
+                    .ok_or_else(|| PolicyError::new(field.clone(), "the CRL's signature does not verify under any configured certificate with its issuer's name"))?;
+                if signer.crl_sign == Some(false) {
+                    return Err(PolicyError::new(
+                        field.clone(),
+                        "the CRL's issuer has a keyUsage without cRLSign",
+                    ));
+                }
+            }
+            crls.push(crl);
+        }
+        if let ExpiredCrl::Grace(grace) = self.expired {
+            if grace > MAX_CRL_GRACE {
+                return Err(PolicyError::new(
+                    "revocation.grace_hours",
+                    format!("at most {} hours", MAX_CRL_GRACE.as_secs() / 3600),
+                ));
+            }
+        }
+        if self.skew > MAX_SKEW {
+            return Err(PolicyError::new(
+                "validity.skew_seconds",
+                format!("at most {} seconds", MAX_SKEW.as_secs()),
+            ));
+        }
+        check_limits(&self.limits)?;
+
+        let mut warnings = Vec::new();
+        let mut apps = HashMap::with_capacity(self.apps.len());
+        for (field, rule) in self.apps {
+            for (i, pin) in rule.pins.iter().enumerate() {
+                if pin.window_is_empty() {
+                    return Err(PolicyError::new(
+                        format!("{field}.pins[{i}]"),
+                        "not_before is after not_after",
+                    ));
+                }
+            }
+            if rule.pins.len() == 1 {
+                warnings.push(format!("{field}: app {} has a single pin and no backup pin; a key rotation will lock it out", rule.id));
+            }
+            if apps.contains_key(&rule.id) {
+                return Err(PolicyError::new(
+                    format!("{field}.id"),
+                    format!("app {} is listed twice", rule.id),
+                ));
+            }
+            apps.insert(rule.id.clone(), rule);
+        }
+        for (field, pin) in &self.pins {
+            if pin.window_is_empty() {
+                return Err(PolicyError::new(
+                    field.clone(),
+                    "not_before is after not_after",
+                ));
+            }
+        }
+        if self.pins.len() == 1 {
+            warnings.push("pins: a single global pin and no backup pin; a key rotation will lock every app out".into());
+        }
+        let denylist: HashSet<[u8; 32]> = self.denylist.iter().map(|(_, fp)| *fp).collect();
+
+        Ok(Verifier {
+            algorithms,
+            anchors,
+            anchor_facts,
+            intermediates,
+            intermediate_facts,
+            revocation: Revocation {
+                crls,
+                depth: self.depth,
+                unknown: self.unknown,
+                expired: self.expired,
+            },
+            denylist,
+            identity: self.identity,
+            require_app_id: self.require_app_id,
+            apps,
+            pins: self.pins.into_iter().map(|(_, p)| p).collect(),
+            strict: self.strict,
+            allow_missing_eku: self.allow_missing_eku,
+            skew: self.skew,
+            limits: self.limits,
+            usage: self.usage,
+            warnings,
+        })
+    }
+
+    /// Adds an input read from a policy file, naming the field it came from.
+    fn push_anchor(&mut self, field: String, cert: CertificateDer<'static>) {
+        self.anchors.push((field, cert));
+    }
+
+    fn push_intermediate(&mut self, field: String, cert: CertificateDer<'static>) {
+        self.intermediates.push((field, cert));
+    }
+
+    fn push_crl(&mut self, field: String, crl: CertificateRevocationListDer<'static>) {
+        self.crls.push((field, crl));
+    }
+
+    fn push_app(&mut self, field: String, rule: AppRule) {
+        self.apps.push((field, rule));
+    }
+
+    fn push_pin(&mut self, field: String, pin: Pin) {
+        self.pins.push((field, pin));
+    }
+
+    fn push_denied(&mut self, field: String, sha256: [u8; 32]) {
+        self.denylist.push((field, sha256));
+    }
+}
+
+fn check_limits(limits: &Limits) -> Result<(), PolicyError> {
+    let checks = [
+        ("limits.max_chain_len", limits.max_chain_len, 1, 16),
+        ("limits.max_cert_bytes", limits.max_cert_bytes, 256, 1 << 20),
+        (
+            "limits.max_chain_bytes",
+            limits.max_chain_bytes,
+            256,
+            4 << 20,
+        ),
+        ("limits.max_paths", limits.max_paths, 1, 64),
+    ];
+    for (field, value, min, max) in checks {
+        if !(min..=max).contains(&value) {
+            return Err(PolicyError::new(
+                field,
+                format!("must be between {min} and {max}, is {value}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[allow(clippy::unnecessary_wraps)]
+fn default_algorithms() -> Option<&'static [&'static dyn SignatureVerificationAlgorithm]> {
+    #[cfg(feature = "ring")]
+    {
+        return Some(
+            rustls::crypto::ring::default_provider()
+                .signature_verification_algorithms
+                .all,
+        );
+    }
+    #[cfg(all(feature = "aws-lc-rs", not(feature = "ring")))]
+    {
+        return Some(
+            rustls::crypto::aws_lc_rs::default_provider()
+                .signature_verification_algorithms
+                .all,
+        );
+    }
+    #[allow(unreachable_code)]
+    None
+}
+
+/// A policy loaded from a file: the validated [`Verifier`] and where it came from.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let err = certgate::Policy::from_toml_str("[trust]\nanchors = [\"missing.pem\"]\n", std::path::Path::new("."))
+///     .unwrap_err();
+/// assert_eq!(err.field(), "trust.anchors[0]");
+/// assert!(err.message().starts_with("no such file"));
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct Policy {
+    verifier: Arc<Verifier>,
+    source: Option<PathBuf>,
+}
+
+impl Policy {
+    /// Loads, validates and builds the policy at `path` (TOML, or JSON when the file name ends
+    /// in `.json`). Relative paths inside are relative to the policy file.
+    ///
+    /// # Errors
+    ///
+    /// A [`PolicyError`] naming the file and the field.
+    pub fn load(path: impl AsRef<Path>) -> Result<Self, PolicyError> {
+        let path = path.as_ref();
+        let verifier = Self::builder_from_file(path)?
+            .build()
+            .map_err(|e| e.in_file(path))?;
+        Ok(Self {
+            verifier: Arc::new(verifier),
+            source: Some(path.to_path_buf()),
+        })
+    }
+
+    /// Reads the policy at `path` into a [`VerifierBuilder`], so code (or the CLI) can add to
+    /// it before building.
+    ///
+    /// # Errors
+    ///
+    /// A [`PolicyError`] naming the file and the field.
+    pub fn builder_from_file(path: impl AsRef<Path>) -> Result<VerifierBuilder, PolicyError> {
+        let path = path.as_ref();
+        let text = crate::pem::read_bounded(path, 1 << 20)
+            .map_err(|e| PolicyError::new("", e).in_file(path))?;
+        let text =
+            String::from_utf8(text).map_err(|_| PolicyError::new("", "not UTF-8").in_file(path))?;
+        let base = path.parent().unwrap_or_else(|| Path::new("."));
+        let json = path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("json"));
+        file::parse(&text, json, base).map_err(|e| e.in_file(path))
+    }
+
+    /// Builds a policy from TOML text, resolving relative paths against `base`.
+    ///
+    /// # Errors
+    ///
+    /// A [`PolicyError`] naming the field.
+    pub fn from_toml_str(text: &str, base: &Path) -> Result<Self, PolicyError> {
+        let verifier = file::parse(text, false, base)?.build()?;
+        Ok(Self {
+            verifier: Arc::new(verifier),
+            source: None,
+        })
+    }
+
+    /// Wraps a verifier built in code.
+    pub fn from_verifier(verifier: Verifier) -> Self {
+        Self {
+            verifier: Arc::new(verifier),
+            source: None,
+        }
+    }
+
+    /// The verifier this policy built.
+    pub fn verifier(&self) -> &Arc<Verifier> {
+        &self.verifier
+    }
+
+    /// The file the policy came from, if any.
+    pub fn source(&self) -> Option<&Path> {
+        self.source.as_deref()
+    }
+
+    /// Warnings found while building (for example an app with a single pin).
+    pub fn warnings(&self) -> &[String] {
+        self.verifier.warnings()
+    }
+}

@@ -1,0 +1,330 @@
+//! The app identity carried by a leaf, and the `PeerIdentity` a successful verification yields.
+
+use std::fmt;
+use std::sync::Arc;
+
+use rustls_pki_types::UnixTime;
+use serde::{Serialize, Serializer};
+use x509_parser::certificate::X509Certificate;
+use x509_parser::extensions::GeneralName;
+
+use crate::rejection::Rejection;
+
+/// An app identifier such as `com.example.shop`.
+///
+/// Validated on construction: 1 to 255 bytes of ASCII letters, digits and `.-_:`, so it is safe
+/// to log, to put in headers and to compare byte for byte.
+///
+/// ```
+/// use certgate::AppId;
+/// assert!(AppId::new("com.example.shop").is_ok());
+/// assert!(AppId::new("com.example.shop/../x").is_err());
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct AppId(Arc<str>);
+
+impl AppId {
+    /// Longest accepted app id, in bytes (reverse-DNS bundle ids are far shorter).
+    pub const MAX_LEN: usize = 255;
+
+    /// Validates `id`.
+    ///
+    /// # Errors
+    ///
+    /// Returns a message naming the problem when `id` is empty, too long, or has a character
+    /// outside `[A-Za-z0-9.\-_:]`.
+    pub fn new(id: &str) -> Result<Self, String> {
+        if id.is_empty() {
+            return Err("app id is empty".into());
+        }
+        if id.len() > Self::MAX_LEN {
+            return Err(format!("app id is longer than {} bytes", Self::MAX_LEN));
+        }
+        if let Some(bad) = id
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || ".-_:".contains(*c)))
+        {
+            return Err(format!("app id has an unsupported character {bad:?}"));
+        }
+        Ok(Self(id.into()))
+    }
+
+    /// The identifier as a string.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for AppId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Where the app id is read from in the leaf certificate.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum IdentitySource {
+    /// The subject's common name.
+    SubjectCn,
+    /// The subject's organizational unit.
+    SubjectOu,
+    /// A subjectAltName URI starting with `prefix` (default `app://`); the rest is the app id.
+    SanUri {
+        /// The URI prefix, for example `app://`.
+        prefix: String,
+    },
+}
+
+impl Default for IdentitySource {
+    fn default() -> Self {
+        Self::SanUri {
+            prefix: "app://".into(),
+        }
+    }
+}
+
+impl IdentitySource {
+    /// Reads the app id from `cert`: `Ok(None)` when there is none, an error when it is
+    /// ambiguous (two candidates) or not a valid [`AppId`].
+    pub(crate) fn extract(&self, cert: &X509Certificate<'_>) -> Result<Option<AppId>, Rejection> {
+        let mut found: Option<&str> = None;
+        let candidates: Vec<&str> = match self {
+            Self::SanUri { prefix } => san_uris(cert)
+                .into_iter()
+                .filter_map(|uri| uri.strip_prefix(prefix.as_str()))
+                .collect(),
+            Self::SubjectCn => cert
+                .subject()
+                .iter_common_name()
+                .map(|attr| attr.as_str().map_err(|_| ()))
+                .collect::<Result<_, _>>()
+                .map_err(|()| Rejection::NoAppId {
+                    detail: "subject CN is not a string".into(),
+                })?,
+            Self::SubjectOu => cert
+                .subject()
+                .iter_organizational_unit()
+                .map(|attr| attr.as_str().map_err(|_| ()))
+                .collect::<Result<_, _>>()
+                .map_err(|()| Rejection::NoAppId {
+                    detail: "subject OU is not a string".into(),
+                })?,
+        };
+        for candidate in candidates {
+            if found.is_some_and(|f| f != candidate) {
+                return Err(Rejection::NoAppId {
+                    detail: format!("the leaf names more than one app ({})", self.describe()),
+                });
+            }
+            found = Some(candidate);
+        }
+        match found {
+            None => Ok(None),
+            Some(id) => AppId::new(id).map(Some).map_err(|e| Rejection::NoAppId {
+                detail: format!("{} in {}", e, self.describe()),
+            }),
+        }
+    }
+
+    pub(crate) fn describe(&self) -> String {
+        match self {
+            Self::SanUri { prefix } => format!("SAN URI {prefix}<app-id>"),
+            Self::SubjectCn => "subject CN".into(),
+            Self::SubjectOu => "subject OU".into(),
+        }
+    }
+}
+
+/// The subjectAltName URIs of `cert`.
+fn san_uris<'a>(cert: &'a X509Certificate<'_>) -> Vec<&'a str> {
+    let mut out = Vec::new();
+    if let Ok(Some(san)) = cert.subject_alternative_name() {
+        for name in &san.value.general_names {
+            if let GeneralName::URI(uri) = name {
+                out.push(*uri);
+            }
+        }
+    }
+    out
+}
+
+/// A peer whose chain passed every check. Only [`Verifier::verify`](crate::Verifier::verify)
+/// can make one.
+///
+/// Cheap to clone (one `Arc`), and `Serialize` for logs and responses.
+///
+/// ```
+/// # fn show(identity: &certgate::PeerIdentity) {
+/// println!("{} ({})", identity.app_id().map(|a| a.as_str()).unwrap_or("-"), identity.serial());
+/// # }
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerIdentity {
+    inner: Arc<IdentityFacts>,
+    _verified: Verified,
+}
+
+/// The facts behind a [`PeerIdentity`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub(crate) struct IdentityFacts {
+    pub(crate) app_id: Option<AppId>,
+    pub(crate) subject: String,
+    pub(crate) issuer: String,
+    pub(crate) serial: String,
+    pub(crate) dns_names: Vec<String>,
+    pub(crate) uris: Vec<String>,
+    pub(crate) emails: Vec<String>,
+    #[serde(serialize_with = "ser_pin")]
+    pub(crate) spki_sha256: [u8; 32],
+    #[serde(serialize_with = "ser_hex")]
+    pub(crate) fingerprint: [u8; 32],
+    #[serde(serialize_with = "ser_time")]
+    pub(crate) not_before: UnixTime,
+    #[serde(serialize_with = "ser_time")]
+    pub(crate) not_after: UnixTime,
+    pub(crate) chain_len: usize,
+    pub(crate) matched: Option<String>,
+    pub(crate) warnings: Vec<Warning>,
+    #[serde(serialize_with = "ser_time")]
+    pub(crate) valid_until: UnixTime,
+}
+
+/// Something an accepted verdict should be flagged with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Warning {
+    /// A CRL used for this verdict is past its nextUpdate but inside the policy's grace window.
+    CrlStale,
+}
+
+impl Warning {
+    /// Stable snake_case code, shared with events and metrics.
+    pub const fn code(self) -> &'static str {
+        match self {
+            Self::CrlStale => "crl_stale",
+        }
+    }
+}
+
+impl Serialize for Warning {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.code())
+    }
+}
+
+impl PeerIdentity {
+    pub(crate) fn new(facts: IdentityFacts) -> Self {
+        Self {
+            inner: Arc::new(facts),
+            _verified: Verified::assertion(),
+        }
+    }
+
+    /// The app id from the leaf, when the policy's identity source found one.
+    pub fn app_id(&self) -> Option<&AppId> {
+        self.inner.app_id.as_ref()
+    }
+
+    /// The leaf's subject, as an RFC 4514 string.
+    pub fn subject(&self) -> &str {
+        &self.inner.subject
+    }
+
+    /// The leaf's issuer, as an RFC 4514 string.
+    pub fn issuer(&self) -> &str {
+        &self.inner.issuer
+    }
+
+    /// The leaf's serial number in lower-case hex (colon-separated bytes).
+    pub fn serial(&self) -> &str {
+        &self.inner.serial
+    }
+
+    /// DNS names in the leaf's subjectAltName.
+    pub fn dns_names(&self) -> &[String] {
+        &self.inner.dns_names
+    }
+
+    /// URIs in the leaf's subjectAltName.
+    pub fn uris(&self) -> &[String] {
+        &self.inner.uris
+    }
+
+    /// Email addresses in the leaf's subjectAltName.
+    pub fn emails(&self) -> &[String] {
+        &self.inner.emails
+    }
+
+    /// SHA-256 of the leaf's SubjectPublicKeyInfo (what a `sha256/<base64>` pin names).
+    pub fn spki_sha256(&self) -> [u8; 32] {
+        self.inner.spki_sha256
+    }
+
+    /// SHA-256 of the leaf's DER: its fingerprint, as used by denylists.
+    pub fn fingerprint(&self) -> [u8; 32] {
+        self.inner.fingerprint
+    }
+
+    /// The leaf's notBefore.
+    pub fn not_before(&self) -> UnixTime {
+        self.inner.not_before
+    }
+
+    /// The leaf's notAfter.
+    pub fn not_after(&self) -> UnixTime {
+        self.inner.not_after
+    }
+
+    /// Number of certificates on the validated path, leaf and trust anchor included.
+    pub fn chain_len(&self) -> usize {
+        self.inner.chain_len
+    }
+
+    /// The name of the pin or app rule that matched, if the policy has one.
+    pub fn matched(&self) -> Option<&str> {
+        self.inner.matched.as_deref()
+    }
+
+    /// Warnings attached to this accept (for example [`Warning::CrlStale`]).
+    pub fn warnings(&self) -> &[Warning] {
+        &self.inner.warnings
+    }
+
+    /// The instant from which this verdict may no longer hold with time alone: the earliest of
+    /// every notAfter on the path, every used CRL's nextUpdate (or end of grace), and every
+    /// matched pin's end. Caches must not keep the verdict past it.
+    pub fn valid_until(&self) -> UnixTime {
+        self.inner.valid_until
+    }
+}
+
+impl Serialize for PeerIdentity {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.inner.serialize(s)
+    }
+}
+
+// Zero-sized proof that `Verifier::verify` ran to the end. Grep for `assertion()` to find every
+// place that may mint a `PeerIdentity`; there must be exactly one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Verified(());
+
+impl Verified {
+    fn assertion() -> Self {
+        Self(())
+    }
+}
+
+fn ser_hex<S: Serializer>(bytes: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&crate::hex(bytes))
+}
+
+fn ser_pin<S: Serializer>(bytes: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&crate::verify::pins::spki_pin_string(bytes))
+}
+
+fn ser_time<S: Serializer>(time: &UnixTime, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&crate::rfc3339(*time))
+}

@@ -1,0 +1,557 @@
+//! The pure verification core: `Verifier::verify(&PeerChain, now)`.
+//!
+//! No I/O, no clock, no logging: a pure function of (policy snapshot, chain, time). The only
+//! state that changes is a memo of CRL signature checks, which never changes an outcome.
+
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::time::Duration;
+
+use rustls_pki_types::{
+    CertificateDer, ServerName, SignatureVerificationAlgorithm, TrustAnchor, UnixTime,
+};
+use sha2::{Digest, Sha256};
+use webpki::{EndEntityCert, KeyUsage, VerifiedPath};
+use x509_parser::certificate::X509Certificate;
+use x509_parser::extensions::GeneralName;
+use x509_parser::prelude::FromDer;
+
+pub(crate) mod der;
+pub(crate) mod facts;
+pub(crate) mod identity;
+pub(crate) mod pins;
+pub(crate) mod profile;
+pub(crate) mod revocation;
+pub(crate) mod time;
+
+use self::facts::{CertFacts, name_contents};
+use self::identity::{AppId, IdentityFacts, IdentitySource, PeerIdentity, Warning};
+use self::pins::{AppRule, Pin, matching_pin};
+use self::revocation::{CrlUse, PathNode, Revocation};
+use crate::peer_chain::PeerChain;
+use crate::rejection::{CertRole, Rejection};
+
+/// Ceilings checked before any parser sees the presented chain.
+///
+/// ```
+/// let limits = certgate::Limits { max_chain_len: 3, ..Default::default() };
+/// assert_eq!(limits.max_cert_bytes, 16 * 1024);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct Limits {
+    /// Most certificates a peer may present, leaf included. Default 4: a leaf, two
+    /// intermediates and one spare (app PKIs are shallow).
+    pub max_chain_len: usize,
+    /// Largest single presented certificate, in bytes. Default 16 KiB: ten times a typical
+    /// P-256 leaf, and the size of one TLS record.
+    pub max_cert_bytes: usize,
+    /// Largest presented chain in total, in bytes. Default 32 KiB.
+    pub max_chain_bytes: usize,
+    /// Most candidate paths whose signatures all verify that certgate will check (pins,
+    /// revocation, profile) before refusing with `path_budget_exceeded`. Default 8: one path is
+    /// usual, two during a cross-signed CA rotation. rustls-webpki's own budgets (signature
+    /// checks, path-building calls, depth) map to the same code.
+    pub max_paths: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_chain_len: 4,
+            max_cert_bytes: 16 * 1024,
+            max_chain_bytes: 32 * 1024,
+            max_paths: 8,
+        }
+    }
+}
+
+impl Limits {
+    /// Splits `chain` into (leaf, presented intermediates), or refuses it before parsing.
+    fn split<'c>(
+        &self,
+        chain: &'c PeerChain,
+    ) -> Result<(&'c CertificateDer<'static>, &'c [CertificateDer<'static>]), Rejection> {
+        let certs = chain.certs();
+        if certs.len() > self.max_chain_len {
+            return Err(Rejection::ChainTooLong {
+                len: certs.len(),
+                max: self.max_chain_len,
+            });
+        }
+        let mut total = 0usize;
+        for cert in certs {
+            if cert.len() > self.max_cert_bytes {
+                return Err(Rejection::CertificateTooLarge {
+                    bytes: cert.len(),
+                    max: self.max_cert_bytes,
+                });
+            }
+            total = total.saturating_add(cert.len());
+        }
+        if total > self.max_chain_bytes {
+            return Err(Rejection::ChainTooLarge {
+                bytes: total,
+                max: self.max_chain_bytes,
+            });
+        }
+        certs.split_first().ok_or(Rejection::NoCertificate)
+    }
+}
+
+/// What the leaf must be good for.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Usage {
+    /// TLS client authentication (extendedKeyUsage clientAuth). The default.
+    #[default]
+    Client,
+    /// TLS server authentication (serverAuth), optionally for a name. Lets the same verifier
+    /// (and the CLI) check any chain.
+    Server(Option<ServerName<'static>>),
+}
+
+/// Verifies presented chains under one immutable policy snapshot.
+///
+/// Build one with [`VerifierBuilder`](crate::VerifierBuilder) or load one from a policy file
+/// with [`Policy`](crate::Policy). It is `Send + Sync`; share it behind an `Arc`.
+pub struct Verifier {
+    pub(crate) algorithms: &'static [&'static dyn SignatureVerificationAlgorithm],
+    pub(crate) anchors: Vec<TrustAnchor<'static>>,
+    pub(crate) anchor_facts: Vec<CertFacts>,
+    pub(crate) intermediates: Vec<CertificateDer<'static>>,
+    pub(crate) intermediate_facts: Vec<CertFacts>,
+    pub(crate) revocation: Revocation,
+    pub(crate) denylist: HashSet<[u8; 32]>,
+    pub(crate) identity: IdentitySource,
+    pub(crate) require_app_id: bool,
+    pub(crate) apps: HashMap<AppId, AppRule>,
+    pub(crate) pins: Vec<Pin>,
+    pub(crate) strict: bool,
+    pub(crate) allow_missing_eku: bool,
+    pub(crate) skew: Duration,
+    pub(crate) limits: Limits,
+    pub(crate) usage: Usage,
+    pub(crate) warnings: Vec<String>,
+}
+
+/// What a path that passed certgate's own checks contributes to the verdict.
+struct PathOutcome {
+    path_len: usize,
+    valid_until: UnixTime,
+    stale: bool,
+    matched: Option<String>,
+}
+
+impl Verifier {
+    /// Verifies `chain` as it stands at `now`.
+    ///
+    /// The checks run in this order, and the first failure is returned: input bounds; the
+    /// denylist; parsing; path building and signatures (rustls-webpki), with every candidate
+    /// path also checked for the strict profile, revocation and pins; then the leaf's key
+    /// usage, app identity and allowlists.
+    ///
+    /// # Errors
+    ///
+    /// Returns the [`Rejection`] that applies; every failure path ends in one.
+    pub fn verify(&self, chain: &PeerChain, now: UnixTime) -> Result<PeerIdentity, Rejection> {
+        let (leaf_der, presented) = self.limits.split(chain)?;
+        let fingerprint: [u8; 32] = Sha256::digest(leaf_der.as_ref()).into();
+        if self.denylist.contains(&fingerprint) {
+            return Err(Rejection::Denylisted);
+        }
+        let leaf = EndEntityCert::try_from(leaf_der)
+            .map_err(|e| Rejection::from_webpki(e, CertRole::Leaf))?;
+        let x509 = match X509Certificate::from_der(leaf_der.as_ref()) {
+            Ok(([], cert)) => cert,
+            Ok(_) => return Err(malformed("trailing data after the leaf")),
+            Err(e) => return Err(malformed(e.to_string())),
+        };
+        let leaf_facts = CertFacts::from_cert(&x509).map_err(malformed)?;
+        // Read now, judged after the chain: a forged certificate gets a chain error first.
+        let app = self.identity.extract(&x509);
+        let rule = app
+            .as_ref()
+            .ok()
+            .and_then(Option::as_ref)
+            .and_then(|id| self.apps.get(id));
+
+        let candidates: Vec<CertificateDer<'_>> = presented
+            .iter()
+            .chain(&self.intermediates)
+            .map(|c| CertificateDer::from(c.as_ref()))
+            .collect();
+        let leaf_serial = x509.raw_serial();
+        let leaf_issuer = name_contents(x509.issuer().as_raw());
+        let refused: RefCell<Option<Rejection>> = RefCell::new(None);
+        let accepted: RefCell<Option<PathOutcome>> = RefCell::new(None);
+        let paths = Cell::new(0usize);
+        let check = |path: &VerifiedPath<'_>| -> Result<(), webpki::Error> {
+            paths.set(paths.get().saturating_add(1));
+            let result = if paths.get() > self.limits.max_paths {
+                Err(Rejection::PathBudgetExceeded)
+            } else {
+                self.check_path(path, &leaf_facts, leaf_serial, leaf_issuer, rule, now)
+            };
+            match result {
+                Ok(outcome) => {
+                    accepted.replace(Some(outcome));
+                    Ok(())
+                }
+                Err(rejection) => {
+                    refused.replace(Some(rejection));
+                    // Path building goes on to other candidates; this error only ranks.
+                    Err(webpki::Error::CertRevoked)
+                }
+            }
+        };
+
+        let mut time = now;
+        let mut retries = 0;
+        loop {
+            refused.replace(None);
+            let usage = match self.usage {
+                Usage::Client => KeyUsage::client_auth(),
+                Usage::Server(_) => KeyUsage::server_auth(),
+            };
+            match leaf.verify_for_usage(
+                self.algorithms,
+                &self.anchors,
+                &candidates,
+                time,
+                usage,
+                None,
+                Some(&check),
+            ) {
+                Ok(_) => break,
+                Err(err) => {
+                    if let Some(rejection) = refused.take() {
+                        return Err(rejection);
+                    }
+                    // Clock-skew tolerance: retry at the edge of the window that failed, if that
+                    // edge is within `skew` of `now`. Each retry moves `time` strictly away from
+                    // `now`, and there are at most as many edges as certificates on a path.
+                    if let Some(edge) = self.skewed_time(&err, now, time) {
+                        if retries < 8 {
+                            retries += 1;
+                            time = edge;
+                            continue;
+                        }
+                    }
+                    let role = role_of_time_error(&err, &leaf_facts);
+                    return Err(Rejection::from_webpki(err, role));
+                }
+            }
+        }
+        let Some(outcome) = accepted.take() else {
+            return Err(Rejection::InvalidChain {
+                detail: "path accepted without certgate's checks".into(),
+            });
+        };
+
+        self.check_leaf_usage(&leaf_facts)?;
+        if let Usage::Server(Some(name)) = &self.usage {
+            leaf.verify_is_valid_for_subject_name(name)
+                .map_err(|e| Rejection::from_webpki(e, CertRole::Leaf))?;
+        }
+        let app = app?;
+        match (&app, self.apps.is_empty()) {
+            (None, false) => {
+                return Err(Rejection::NoAppId {
+                    detail: format!(
+                        "the policy allows listed apps only, and the leaf has no {}",
+                        self.identity.describe()
+                    ),
+                });
+            }
+            (None, true) if self.require_app_id => {
+                return Err(Rejection::NoAppId {
+                    detail: format!("the leaf has no {}", self.identity.describe()),
+                });
+            }
+            (Some(id), false) if rule.is_none() => {
+                return Err(Rejection::AppNotAllowed {
+                    app: id.to_string(),
+                });
+            }
+            _ => {}
+        }
+        let mut matched = outcome.matched;
+        if let Some(rule) = rule {
+            if !rule.leaf_fingerprints.is_empty() && !rule.leaf_fingerprints.contains(&fingerprint)
+            {
+                return Err(Rejection::PinMismatch {
+                    detail: format!(
+                        "the leaf is not one of app {}'s allowed certificates",
+                        rule.id
+                    ),
+                });
+            }
+            if matched.is_none() {
+                matched = Some(rule.id.to_string());
+            }
+        }
+
+        Ok(PeerIdentity::new(IdentityFacts {
+            app_id: app,
+            subject: x509.subject().to_string(),
+            issuer: x509.issuer().to_string(),
+            serial: x509.raw_serial_as_string(),
+            dns_names: san_strings(&x509, |n| match n {
+                GeneralName::DNSName(s) => Some(*s),
+                _ => None,
+            }),
+            uris: san_strings(&x509, |n| match n {
+                GeneralName::URI(s) => Some(*s),
+                _ => None,
+            }),
+            emails: san_strings(&x509, |n| match n {
+                GeneralName::RFC822Name(s) => Some(*s),
+                _ => None,
+            }),
+            spki_sha256: leaf_facts.spki_sha256,
+            fingerprint,
+            not_before: leaf_facts.not_before,
+            not_after: leaf_facts.not_after,
+            chain_len: outcome.path_len,
+            matched,
+            warnings: if outcome.stale {
+                vec![Warning::CrlStale]
+            } else {
+                Vec::new()
+            },
+            valid_until: outcome.valid_until,
+        }))
+    }
+
+    /// Warnings found when the policy was built (for example an app with a single pin).
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
+    /// The configured limits.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Checks one candidate path that rustls-webpki has validated (signatures, validity at the
+    /// path-building time, EKU, name constraints): strict profile, revocation and pins.
+    fn check_path(
+        &self,
+        path: &VerifiedPath<'_>,
+        leaf: &CertFacts,
+        leaf_serial: &[u8],
+        leaf_issuer: &[u8],
+        rule: Option<&AppRule>,
+        now: UnixTime,
+    ) -> Result<PathOutcome, Rejection> {
+        let anchor = path.anchor();
+        let anchor_facts = self
+            .anchors
+            .iter()
+            .position(|a| std::ptr::eq(a, anchor))
+            .and_then(|i| self.anchor_facts.get(i))
+            .ok_or_else(|| Rejection::InvalidChain {
+                detail: "path ends in an unknown anchor".into(),
+            })?;
+
+        // Intermediates from the leaf upwards, with their facts.
+        let mut inters: Vec<(&webpki::Cert<'_>, std::borrow::Cow<'_, CertFacts>)> = Vec::new();
+        for cert in path.intermediate_certificates() {
+            let der = cert.der();
+            let facts = match self
+                .intermediates
+                .iter()
+                .position(|c| c.as_ref() == der.as_ref())
+            {
+                Some(i) => match self.intermediate_facts.get(i) {
+                    Some(f) => std::borrow::Cow::Borrowed(f),
+                    None => return Err(malformed("intermediate facts missing")),
+                },
+                None => std::borrow::Cow::Owned(CertFacts::parse(der.as_ref()).map_err(malformed)?),
+            };
+            inters.push((cert, facts));
+        }
+
+        if self.strict {
+            profile::check_anchor_time(anchor_facts, now, self.skew)?;
+            profile::check_leaf(leaf)?;
+            for (_, facts) in &inters {
+                profile::check_intermediate(facts)?;
+            }
+        }
+
+        let skew = self.skew.as_secs();
+        let mut valid_until = leaf.not_after.as_secs().saturating_add(skew);
+        for (_, facts) in &inters {
+            valid_until = valid_until.min(facts.not_after.as_secs().saturating_add(skew));
+        }
+        if self.strict {
+            valid_until = valid_until.min(anchor_facts.not_after.as_secs().saturating_add(skew));
+        }
+
+        // Revocation, from the leaf up; each certificate's issuer is the next one on the path.
+        let mut stale = false;
+        if self.revocation.is_enabled() {
+            let mut nodes: Vec<PathNode<'_>> = Vec::with_capacity(inters.len().saturating_add(1));
+            let first_issuer = inters.first().map(|(_, f)| &**f).unwrap_or(anchor_facts);
+            nodes.push(PathNode {
+                role: CertRole::Leaf,
+                serial: leaf_serial,
+                issuer_name: leaf_issuer,
+                facts: leaf,
+                issuer_spki: &first_issuer.spki,
+                issuer_crl_sign: first_issuer.crl_sign,
+            });
+            for (i, (cert, facts)) in inters.iter().enumerate() {
+                let issuer = inters
+                    .get(i.saturating_add(1))
+                    .map(|(_, f)| &**f)
+                    .unwrap_or(anchor_facts);
+                nodes.push(PathNode {
+                    role: CertRole::Intermediate,
+                    serial: cert.serial(),
+                    issuer_name: cert.issuer(),
+                    facts,
+                    issuer_spki: &issuer.spki,
+                    issuer_crl_sign: issuer.crl_sign,
+                });
+            }
+            for node in nodes.iter().filter(|n| self.revocation.covers(n.role)) {
+                let CrlUse {
+                    until,
+                    stale: node_stale,
+                } = self.revocation.check(node, self.algorithms, now)?;
+                stale |= node_stale;
+                if let Some(until) = until {
+                    valid_until = valid_until.min(until.as_secs());
+                }
+            }
+        }
+
+        // Pins: any key on the path (leaf, intermediates, anchor) may match.
+        let mut spkis: Vec<[u8; 32]> = Vec::with_capacity(inters.len().saturating_add(2));
+        spkis.push(leaf.spki_sha256);
+        spkis.extend(inters.iter().map(|(_, f)| f.spki_sha256));
+        spkis.push(anchor_facts.spki_sha256);
+        let mut matched = None;
+        for (pins, what) in [
+            (self.pins.as_slice(), None),
+            (rule.map_or(&[][..], |r| r.pins.as_slice()), rule),
+        ] {
+            if pins.is_empty() {
+                continue;
+            }
+            let Some(pin) = matching_pin(pins, &spkis, now) else {
+                return Err(Rejection::PinMismatch {
+                    detail: match what {
+                        Some(rule) => format!("no active pin of app {} matches the path", rule.id),
+                        None => "no active global pin matches the path".into(),
+                    },
+                });
+            };
+            if let Some(end) = pin.not_after() {
+                valid_until = valid_until.min(end.as_secs());
+            }
+            matched = Some(pin.label());
+        }
+
+        Ok(PathOutcome {
+            path_len: inters.len().saturating_add(2),
+            valid_until: UnixTime::since_unix_epoch(Duration::from_secs(valid_until)),
+            stale,
+            matched,
+        })
+    }
+
+    /// The leaf must say what it is for: rustls-webpki's `client_auth()` accepts a leaf without
+    /// any extendedKeyUsage, certgate does not (unless the policy allows it).
+    fn check_leaf_usage(&self, leaf: &CertFacts) -> Result<(), Rejection> {
+        let (wanted, name) = match self.usage {
+            Usage::Client => (0, "clientAuth"),
+            Usage::Server(_) => (1, "serverAuth"),
+        };
+        match leaf.eku {
+            None if self.allow_missing_eku => Ok(()),
+            None => Err(Rejection::WrongKeyUsage {
+                detail: format!("the leaf has no extendedKeyUsage; {name} is required"),
+            }),
+            Some((client, server)) if (if wanted == 0 { client } else { server }) => Ok(()),
+            Some(_) => Err(Rejection::WrongKeyUsage {
+                detail: format!("the leaf's extendedKeyUsage lacks {name}"),
+            }),
+        }
+    }
+
+    /// The time to retry path building at, when `err` is a validity failure within the skew.
+    fn skewed_time(&self, err: &webpki::Error, now: UnixTime, tried: UnixTime) -> Option<UnixTime> {
+        let skew = self.skew.as_secs();
+        if skew == 0 {
+            return None;
+        }
+        match err {
+            webpki::Error::CertExpired { not_after, .. }
+                if now.as_secs().saturating_sub(not_after.as_secs()) <= skew
+                    && *not_after < tried =>
+            {
+                Some(*not_after)
+            }
+            webpki::Error::CertNotValidYet { not_before, .. }
+                if not_before.as_secs().saturating_sub(now.as_secs()) <= skew
+                    && *not_before > tried =>
+            {
+                Some(*not_before)
+            }
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Verifier")
+            .field("anchors", &self.anchors.len())
+            .field("intermediates", &self.intermediates.len())
+            .field("crls", &self.revocation.crls.len())
+            .field("apps", &self.apps.len())
+            .field("strict", &self.strict)
+            .field("usage", &self.usage)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Which certificate a webpki validity error is about: the leaf when its own dates match.
+fn role_of_time_error(err: &webpki::Error, leaf: &CertFacts) -> CertRole {
+    match err {
+        webpki::Error::CertExpired { not_after, .. } if *not_after != leaf.not_after => {
+            CertRole::Intermediate
+        }
+        webpki::Error::CertNotValidYet { not_before, .. } if *not_before != leaf.not_before => {
+            CertRole::Intermediate
+        }
+        _ => CertRole::Leaf,
+    }
+}
+
+fn san_strings<'a>(
+    cert: &'a X509Certificate<'_>,
+    pick: impl Fn(&'a GeneralName<'_>) -> Option<&'a str>,
+) -> Vec<String> {
+    match cert.subject_alternative_name() {
+        Ok(Some(san)) => san
+            .value
+            .general_names
+            .iter()
+            .filter_map(|n| pick(n).map(str::to_owned))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn malformed(detail: impl Into<String>) -> Rejection {
+    Rejection::MalformedCertificate {
+        detail: detail.into(),
+    }
+}
