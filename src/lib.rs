@@ -34,7 +34,9 @@ mod verify;
 pub use crate::peer_chain::PeerChain;
 pub use crate::policy::{Policy, PolicyError, VerifierBuilder};
 pub use crate::rejection::{CertRole, Rejection};
-pub use crate::verify::identity::{AppId, IdentitySource, PeerIdentity, Warning};
+pub use crate::verify::identity::{
+    AppId, CertificateInfo, IdentitySource, PeerIdentity, Warning, inspect,
+};
 pub use crate::verify::pins::{AppRule, Pin, parse_fingerprint};
 pub use crate::verify::revocation::{ExpiredCrl, RevocationDepth, UnknownRevocation};
 pub use crate::verify::time::{format_rfc3339, parse_rfc3339};

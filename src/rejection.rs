@@ -67,7 +67,7 @@ pub enum Rejection {
         max: usize,
     },
     /// The CRL covering a certificate on the path is past its nextUpdate (and no grace applies).
-    #[error("the CRL for the {} expired at {} (now {})", .role.as_str(), .next_update.as_secs(), .now.as_secs())]
+    #[error("the CRL for the {} expired at {} (now {})", .role.as_str(), crate::rfc3339(*.next_update), crate::rfc3339(*.now))]
     CrlExpired {
         /// The certificate whose status the CRL was to give.
         role: CertRole,
@@ -80,7 +80,7 @@ pub enum Rejection {
     #[error("the certificate is denylisted")]
     Denylisted,
     /// A certificate on the path is past its notAfter.
-    #[error("the {} certificate expired at {} (now {})", .role.as_str(), .not_after.as_secs(), .now.as_secs())]
+    #[error("the {} certificate expired at {} (now {})", .role.as_str(), crate::rfc3339(*.not_after), crate::rfc3339(*.now))]
     Expired {
         /// Which certificate expired.
         role: CertRole,
@@ -114,7 +114,7 @@ pub enum Rejection {
     #[error("no client certificate was presented")]
     NoCertificate,
     /// A certificate on the path is not valid yet.
-    #[error("the {} certificate is not valid before {} (now {})", .role.as_str(), .not_before.as_secs(), .now.as_secs())]
+    #[error("the {} certificate is not valid before {} (now {})", .role.as_str(), crate::rfc3339(*.not_before), crate::rfc3339(*.now))]
     NotYetValid {
         /// Which certificate.
         role: CertRole,

@@ -169,26 +169,117 @@ pub struct PeerIdentity {
 /// The facts behind a [`PeerIdentity`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub(crate) struct IdentityFacts {
-    pub(crate) app_id: Option<AppId>,
-    pub(crate) subject: String,
-    pub(crate) issuer: String,
-    pub(crate) serial: String,
-    pub(crate) dns_names: Vec<String>,
-    pub(crate) uris: Vec<String>,
-    pub(crate) emails: Vec<String>,
-    #[serde(serialize_with = "ser_pin")]
-    pub(crate) spki_sha256: [u8; 32],
-    #[serde(serialize_with = "ser_hex")]
-    pub(crate) fingerprint: [u8; 32],
-    #[serde(serialize_with = "ser_time")]
-    pub(crate) not_before: UnixTime,
-    #[serde(serialize_with = "ser_time")]
-    pub(crate) not_after: UnixTime,
+    #[serde(flatten)]
+    pub(crate) cert: CertificateInfo,
     pub(crate) chain_len: usize,
     pub(crate) matched: Option<String>,
     pub(crate) warnings: Vec<Warning>,
     #[serde(serialize_with = "ser_time")]
     pub(crate) valid_until: UnixTime,
+}
+
+/// What one certificate says about itself, as [`inspect`] reports it; nothing here is verified.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct CertificateInfo {
+    /// The app id found by the identity source, if any.
+    pub app_id: Option<AppId>,
+    /// Subject, RFC 4514.
+    pub subject: String,
+    /// Issuer, RFC 4514.
+    pub issuer: String,
+    /// Serial number, colon-separated hex.
+    pub serial: String,
+    /// subjectAltName DNS names.
+    pub dns_names: Vec<String>,
+    /// subjectAltName URIs.
+    pub uris: Vec<String>,
+    /// subjectAltName email addresses.
+    pub emails: Vec<String>,
+    /// SHA-256 of the SubjectPublicKeyInfo, serialized as a `sha256/<base64>` pin.
+    #[serde(serialize_with = "ser_pin")]
+    pub spki_sha256: [u8; 32],
+    /// SHA-256 of the DER, serialized as hex.
+    #[serde(serialize_with = "ser_hex")]
+    pub fingerprint: [u8; 32],
+    /// notBefore, serialized as RFC 3339.
+    #[serde(serialize_with = "ser_time")]
+    pub not_before: UnixTime,
+    /// notAfter, serialized as RFC 3339.
+    #[serde(serialize_with = "ser_time")]
+    pub not_after: UnixTime,
+}
+
+impl CertificateInfo {
+    /// Reads the facts of a parsed certificate.
+    pub(crate) fn read(
+        cert: &X509Certificate<'_>,
+        app_id: Option<AppId>,
+        spki_sha256: [u8; 32],
+        fingerprint: [u8; 32],
+    ) -> Self {
+        let san = |pick: fn(&GeneralName<'_>) -> Option<String>| -> Vec<String> {
+            match cert.subject_alternative_name() {
+                Ok(Some(san)) => san.value.general_names.iter().filter_map(pick).collect(),
+                _ => Vec::new(),
+            }
+        };
+        Self {
+            app_id,
+            subject: cert.subject().to_string(),
+            issuer: cert.issuer().to_string(),
+            serial: cert.raw_serial_as_string(),
+            dns_names: san(|n| match n {
+                GeneralName::DNSName(s) => Some((*s).to_owned()),
+                _ => None,
+            }),
+            uris: san(|n| match n {
+                GeneralName::URI(s) => Some((*s).to_owned()),
+                _ => None,
+            }),
+            emails: san(|n| match n {
+                GeneralName::RFC822Name(s) => Some((*s).to_owned()),
+                _ => None,
+            }),
+            spki_sha256,
+            fingerprint,
+            not_before: super::facts::unix(cert.validity().not_before.timestamp()),
+            not_after: super::facts::unix(cert.validity().not_after.timestamp()),
+        }
+    }
+}
+
+/// Reads what a certificate says about itself (app id by `source`, names, keys, validity)
+/// without verifying anything. For tooling such as `certgate inspect`.
+///
+/// # Errors
+///
+/// [`Rejection::MalformedCertificate`] when the DER does not parse; [`Rejection::NoAppId`] when
+/// the app id is ambiguous or invalid.
+pub fn inspect(der: &[u8], source: &IdentitySource) -> Result<CertificateInfo, Rejection> {
+    use sha2::{Digest, Sha256};
+    use x509_parser::prelude::FromDer;
+    let cert = match X509Certificate::from_der(der) {
+        Ok(([], cert)) => cert,
+        Ok(_) => {
+            return Err(Rejection::MalformedCertificate {
+                detail: "trailing data".into(),
+            });
+        }
+        Err(e) => {
+            return Err(Rejection::MalformedCertificate {
+                detail: e.to_string(),
+            });
+        }
+    };
+    let app_id = source.extract(&cert)?;
+    let spki = Sha256::digest(cert.public_key().raw).into();
+    Ok(CertificateInfo::read(
+        &cert,
+        app_id,
+        spki,
+        Sha256::digest(der).into(),
+    ))
 }
 
 /// Something an accepted verdict should be flagged with.
@@ -224,57 +315,57 @@ impl PeerIdentity {
 
     /// The app id from the leaf, when the policy's identity source found one.
     pub fn app_id(&self) -> Option<&AppId> {
-        self.inner.app_id.as_ref()
+        self.inner.cert.app_id.as_ref()
     }
 
     /// The leaf's subject, as an RFC 4514 string.
     pub fn subject(&self) -> &str {
-        &self.inner.subject
+        &self.inner.cert.subject
     }
 
     /// The leaf's issuer, as an RFC 4514 string.
     pub fn issuer(&self) -> &str {
-        &self.inner.issuer
+        &self.inner.cert.issuer
     }
 
     /// The leaf's serial number in lower-case hex (colon-separated bytes).
     pub fn serial(&self) -> &str {
-        &self.inner.serial
+        &self.inner.cert.serial
     }
 
     /// DNS names in the leaf's subjectAltName.
     pub fn dns_names(&self) -> &[String] {
-        &self.inner.dns_names
+        &self.inner.cert.dns_names
     }
 
     /// URIs in the leaf's subjectAltName.
     pub fn uris(&self) -> &[String] {
-        &self.inner.uris
+        &self.inner.cert.uris
     }
 
     /// Email addresses in the leaf's subjectAltName.
     pub fn emails(&self) -> &[String] {
-        &self.inner.emails
+        &self.inner.cert.emails
     }
 
     /// SHA-256 of the leaf's SubjectPublicKeyInfo (what a `sha256/<base64>` pin names).
     pub fn spki_sha256(&self) -> [u8; 32] {
-        self.inner.spki_sha256
+        self.inner.cert.spki_sha256
     }
 
     /// SHA-256 of the leaf's DER: its fingerprint, as used by denylists.
     pub fn fingerprint(&self) -> [u8; 32] {
-        self.inner.fingerprint
+        self.inner.cert.fingerprint
     }
 
     /// The leaf's notBefore.
     pub fn not_before(&self) -> UnixTime {
-        self.inner.not_before
+        self.inner.cert.not_before
     }
 
     /// The leaf's notAfter.
     pub fn not_after(&self) -> UnixTime {
-        self.inner.not_after
+        self.inner.cert.not_after
     }
 
     /// Number of certificates on the validated path, leaf and trust anchor included.

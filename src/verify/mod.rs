@@ -14,7 +14,6 @@ use rustls_pki_types::{
 use sha2::{Digest, Sha256};
 use webpki::{EndEntityCert, KeyUsage, VerifiedPath};
 use x509_parser::certificate::X509Certificate;
-use x509_parser::extensions::GeneralName;
 use x509_parser::prelude::FromDer;
 
 pub(crate) mod der;
@@ -26,7 +25,9 @@ pub(crate) mod revocation;
 pub(crate) mod time;
 
 use self::facts::{CertFacts, name_contents};
-use self::identity::{AppId, IdentityFacts, IdentitySource, PeerIdentity, Warning};
+use self::identity::{
+    AppId, CertificateInfo, IdentityFacts, IdentitySource, PeerIdentity, Warning,
+};
 use self::pins::{AppRule, Pin, matching_pin};
 use self::revocation::{CrlUse, PathNode, Revocation};
 use crate::peer_chain::PeerChain;
@@ -295,26 +296,7 @@ impl Verifier {
         }
 
         Ok(PeerIdentity::new(IdentityFacts {
-            app_id: app,
-            subject: x509.subject().to_string(),
-            issuer: x509.issuer().to_string(),
-            serial: x509.raw_serial_as_string(),
-            dns_names: san_strings(&x509, |n| match n {
-                GeneralName::DNSName(s) => Some(*s),
-                _ => None,
-            }),
-            uris: san_strings(&x509, |n| match n {
-                GeneralName::URI(s) => Some(*s),
-                _ => None,
-            }),
-            emails: san_strings(&x509, |n| match n {
-                GeneralName::RFC822Name(s) => Some(*s),
-                _ => None,
-            }),
-            spki_sha256: leaf_facts.spki_sha256,
-            fingerprint,
-            not_before: leaf_facts.not_before,
-            not_after: leaf_facts.not_after,
+            cert: CertificateInfo::read(&x509, app, leaf_facts.spki_sha256, fingerprint),
             chain_len: outcome.path_len,
             matched,
             warnings: if outcome.stale {
@@ -532,21 +514,6 @@ fn role_of_time_error(err: &webpki::Error, leaf: &CertFacts) -> CertRole {
             CertRole::Intermediate
         }
         _ => CertRole::Leaf,
-    }
-}
-
-fn san_strings<'a>(
-    cert: &'a X509Certificate<'_>,
-    pick: impl Fn(&'a GeneralName<'_>) -> Option<&'a str>,
-) -> Vec<String> {
-    match cert.subject_alternative_name() {
-        Ok(Some(san)) => san
-            .value
-            .general_names
-            .iter()
-            .filter_map(|n| pick(n).map(str::to_owned))
-            .collect(),
-        _ => Vec::new(),
     }
 }
 
