@@ -1,0 +1,21 @@
+//! Shared helpers for certgate's integration tests.
+//!
+//! Each integration test binary that wants the test PKI declares `mod common;`
+//! and then uses `common::pki()` (built once per binary) or `common::TestPki::new()`.
+
+// Fixture code: it only ever sees inputs the tests themselves build, never untrusted
+// input, so panicking on a broken fixture is the right behaviour.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::as_conversions,
+    dead_code,
+    missing_docs,
+    unreachable_pub
+)]
+
+pub mod pki;
+
+pub use pki::*;
