@@ -25,15 +25,35 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod cache;
+mod events;
+mod gate;
+mod layer;
 mod peer_chain;
 pub mod pem;
 mod policy;
 mod rejection;
+mod tls;
 mod verify;
 
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+mod axum;
+
+#[cfg(feature = "server")]
+#[cfg_attr(docsrs, doc(cfg(feature = "server")))]
+pub mod server;
+
+pub use crate::cache::{CacheConfig, CacheStats, VerdictCache, VerdictKey};
+pub use crate::events::{Action, EventSink, TracingSink, VerdictEvent};
+pub use crate::gate::{Clock, Gate, GateBuilder, Mode, Verdict};
+pub use crate::layer::{
+    CertGateLayer, CertGateService, PROBLEM_JSON, PeerAddr, ResponseFuture, problem_response,
+};
 pub use crate::peer_chain::PeerChain;
 pub use crate::policy::{Policy, PolicyError, VerifierBuilder};
 pub use crate::rejection::{CertRole, Rejection};
+pub use crate::tls::{GateClientVerifier, HandshakeMode};
 pub use crate::verify::identity::{
     AppId, CertificateInfo, IdentitySource, PeerIdentity, Warning, inspect,
 };

@@ -3,8 +3,11 @@
 use std::fmt;
 use std::sync::Arc;
 
+use arc_swap::ArcSwapOption;
 use rustls_pki_types::CertificateDer;
 use sha2::{Digest, Sha256};
+
+use crate::gate::Verdict;
 
 /// The certificates a peer presented (leaf first), plus a SHA-256 digest over them.
 ///
@@ -23,6 +26,14 @@ use sha2::{Digest, Sha256};
 pub struct PeerChain {
     certs: Arc<[CertificateDer<'static>]>,
     digest: [u8; 32],
+    /// The connection's last verdict and the generation it belongs to, shared by every clone.
+    memo: Arc<ArcSwapOption<Memo>>,
+}
+
+/// A verdict memoized on a connection, with the policy generation it was computed under.
+pub(crate) struct Memo {
+    pub(crate) generation: u64,
+    pub(crate) verdict: Verdict,
 }
 
 impl PeerChain {
@@ -34,7 +45,11 @@ impl PeerChain {
     /// Wraps an already shared chain (for example rustls' `peer_certificates()` copied once).
     pub fn from_arc(certs: Arc<[CertificateDer<'static>]>) -> Self {
         let digest = chain_digest(&certs);
-        Self { certs, digest }
+        Self {
+            certs,
+            digest,
+            memo: Arc::new(ArcSwapOption::empty()),
+        }
     }
 
     /// The presented certificates, leaf first. Empty when the peer presented none.
@@ -50,6 +65,14 @@ impl PeerChain {
     /// SHA-256 over the presented chain; equal chains have equal digests.
     pub fn digest(&self) -> [u8; 32] {
         self.digest
+    }
+
+    pub(crate) fn memo(&self) -> Option<Arc<Memo>> {
+        self.memo.load_full()
+    }
+
+    pub(crate) fn set_memo(&self, memo: Memo) {
+        self.memo.store(Some(Arc::new(memo)));
     }
 
     /// Whether the peer presented no certificate at all.

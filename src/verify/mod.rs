@@ -313,6 +313,14 @@ impl Verifier {
         &self.warnings
     }
 
+    /// The subjects of the trust anchors, as TLS CertificateRequest hints.
+    pub fn anchor_subjects(&self) -> Vec<rustls::DistinguishedName> {
+        self.anchors
+            .iter()
+            .map(|a| rustls::DistinguishedName::in_sequence(a.subject.as_ref()))
+            .collect()
+    }
+
     /// The configured limits.
     pub fn limits(&self) -> &Limits {
         &self.limits

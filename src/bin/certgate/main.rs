@@ -26,7 +26,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Verify CHAIN.pem (leaf first, then the intermediates a peer would send).
-    Verify(VerifyArgs),
+    Verify(Box<VerifyArgs>),
     /// Print what a certificate says about itself (app id, names, pins, validity) as JSON.
     Inspect {
         /// The certificate (PEM or DER); every certificate in a PEM file is printed, one per line.
@@ -82,7 +82,7 @@ struct UsageError(String);
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Verify(args) => verify(args),
+        Command::Verify(args) => verify(*args),
         Command::Inspect { cert } => inspect(&cert),
     };
     match result {

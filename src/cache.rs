@@ -1,0 +1,228 @@
+//! `VerdictCache`: verdicts by (policy generation, chain digest), bounded, each entry expiring
+//! when its verdict could change with time alone.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use moka::sync::Cache;
+use rustls_pki_types::UnixTime;
+
+use crate::rejection::Rejection;
+use crate::verify::identity::PeerIdentity;
+
+/// Identifies one chain under one policy snapshot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct VerdictKey {
+    /// Bumped on every policy reload, so a reload invalidates every cached verdict.
+    pub generation: u64,
+    /// SHA-256 over the presented chain ([`PeerChain::digest`](crate::PeerChain::digest)).
+    pub digest: [u8; 32],
+}
+
+/// Sizes and lifetimes of the verdict cache.
+///
+/// ```
+/// let config = certgate::CacheConfig { capacity: 10_000, ..Default::default() };
+/// assert_eq!(config.negative_ttl.as_secs(), 30);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CacheConfig {
+    /// Most verdicts kept (default 100 000, about 70 MB at moka's ~700 bytes per entry).
+    pub capacity: u64,
+    /// Longest an accept is kept (default 1 hour). It is also dropped at the leaf's notAfter,
+    /// a used CRL's nextUpdate, or a matched pin's end, whichever comes first.
+    pub ttl: Duration,
+    /// How long a rejection is kept (default 30 s): a bot hammering with a bad certificate
+    /// costs one verification per window, and a fixed certificate is accepted soon after.
+    pub negative_ttl: Duration,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        Self {
+            capacity: 100_000,
+            ttl: Duration::from_secs(3600),
+            negative_ttl: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Longest TTL accepted: moka panics on TTLs near 1000 years; a day is plenty for a verdict.
+pub(crate) const MAX_TTL: Duration = Duration::from_secs(24 * 3600);
+
+/// A verdict as stored: the result, until when it holds, and the leaf fingerprint for events.
+#[derive(Debug)]
+pub(crate) struct VerdictEntry {
+    pub(crate) result: Result<PeerIdentity, Rejection>,
+    /// The verdict must not be used at or after this instant.
+    pub(crate) valid_until: UnixTime,
+    pub(crate) fingerprint: Option<[u8; 32]>,
+    /// moka's own expiry for this entry.
+    ttl: Duration,
+}
+
+/// Hit, miss and eviction counts of a [`VerdictCache`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CacheStats {
+    /// Lookups answered from the cache.
+    pub hits: u64,
+    /// Lookups that had to verify (including entries found but past their `valid_until`).
+    pub misses: u64,
+    /// Entries removed for size or expiry.
+    pub evictions: u64,
+    /// Entries currently held (moka's estimate).
+    pub entries: u64,
+}
+
+/// A bounded verdict cache over moka.
+///
+/// moka decides eviction on its own clock; every hit is also re-checked against the caller's
+/// `now`, so an injected clock (tests) or a slow eviction never serves a stale verdict.
+#[derive(Clone)]
+pub struct VerdictCache {
+    cache: Cache<VerdictKey, Arc<VerdictEntry>>,
+    config: CacheConfig,
+    counters: Arc<Counters>,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    hits: AtomicU64,
+    misses: AtomicU64,
+    evictions: AtomicU64,
+}
+
+struct EntryExpiry;
+
+impl moka::Expiry<VerdictKey, Arc<VerdictEntry>> for EntryExpiry {
+    fn expire_after_create(
+        &self,
+        _: &VerdictKey,
+        value: &Arc<VerdictEntry>,
+        _: Instant,
+    ) -> Option<Duration> {
+        Some(value.ttl)
+    }
+}
+
+impl VerdictCache {
+    /// A cache with `config`; TTLs are clamped to one day (moka panics on huge ones).
+    pub fn new(config: CacheConfig) -> Self {
+        let config = CacheConfig {
+            ttl: config.ttl.min(MAX_TTL),
+            negative_ttl: config.negative_ttl.min(MAX_TTL),
+            ..config
+        };
+        let counters = Arc::new(Counters::default());
+        let listener_counters = Arc::clone(&counters);
+        let cache = Cache::builder()
+            .max_capacity(config.capacity)
+            .expire_after(EntryExpiry)
+            .eviction_listener(move |_, _, cause| {
+                if cause.was_evicted() {
+                    listener_counters.evictions.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+            .build();
+        Self {
+            cache,
+            config,
+            counters,
+        }
+    }
+
+    /// The verdict for `key` if one is cached and still holds at `now`.
+    pub(crate) fn get(&self, key: &VerdictKey, now: UnixTime) -> Option<Arc<VerdictEntry>> {
+        match self.cache.get(key) {
+            Some(entry) if now < entry.valid_until => {
+                self.counters.hits.fetch_add(1, Ordering::Relaxed);
+                Some(entry)
+            }
+            _ => {
+                self.counters.misses.fetch_add(1, Ordering::Relaxed);
+                None
+            }
+        }
+    }
+
+    /// Stores a fresh verdict computed at `now`, and returns it as an entry.
+    pub(crate) fn insert(
+        &self,
+        key: VerdictKey,
+        result: Result<PeerIdentity, Rejection>,
+        fingerprint: Option<[u8; 32]>,
+        now: UnixTime,
+    ) -> Arc<VerdictEntry> {
+        let (valid_until, ttl) = match &result {
+            Ok(identity) => {
+                let left = identity
+                    .valid_until()
+                    .as_secs()
+                    .saturating_sub(now.as_secs());
+                let ttl = self.config.ttl.min(Duration::from_secs(left));
+                (
+                    UnixTime::since_unix_epoch(Duration::from_secs(
+                        now.as_secs().saturating_add(ttl.as_secs()),
+                    )),
+                    ttl,
+                )
+            }
+            Err(_) => {
+                let ttl = self.config.negative_ttl;
+                (
+                    UnixTime::since_unix_epoch(Duration::from_secs(
+                        now.as_secs().saturating_add(ttl.as_secs()),
+                    )),
+                    ttl,
+                )
+            }
+        };
+        let entry = Arc::new(VerdictEntry {
+            result,
+            valid_until,
+            fingerprint,
+            ttl,
+        });
+        if !ttl.is_zero() {
+            self.cache.insert(key, Arc::clone(&entry));
+        }
+        entry
+    }
+
+    /// Current counters.
+    pub fn stats(&self) -> CacheStats {
+        CacheStats {
+            hits: self.counters.hits.load(Ordering::Relaxed),
+            misses: self.counters.misses.load(Ordering::Relaxed),
+            evictions: self.counters.evictions.load(Ordering::Relaxed),
+            entries: self.cache.entry_count(),
+        }
+    }
+
+    /// Runs moka's pending maintenance (evictions, counts); useful in tests and benchmarks.
+    pub fn run_pending_tasks(&self) {
+        self.cache.run_pending_tasks();
+    }
+
+    /// Drops every entry.
+    pub fn clear(&self) {
+        self.cache.invalidate_all();
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> CacheConfig {
+        self.config
+    }
+}
+
+impl std::fmt::Debug for VerdictCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VerdictCache")
+            .field("config", &self.config)
+            .field("stats", &self.stats())
+            .finish()
+    }
+}

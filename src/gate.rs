@@ -1,0 +1,440 @@
+//! `Gate`: the one shared handle a server holds. Current policy snapshot (swapped atomically on
+//! reload), generation, verdict cache, mode, event sink and clock.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwap;
+use rustls_pki_types::UnixTime;
+use sha2::{Digest, Sha256};
+
+use crate::cache::{CacheConfig, CacheStats, MAX_TTL, VerdictCache, VerdictEntry, VerdictKey};
+use crate::events::{Action, EventSink, TracingSink, VerdictEvent};
+use crate::peer_chain::{Memo, PeerChain};
+use crate::policy::{Policy, PolicyError};
+use crate::rejection::Rejection;
+use crate::verify::Verifier;
+use crate::verify::identity::{PeerIdentity, Warning};
+
+/// Whether rejections are enforced or only reported.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Mode {
+    /// Refuse rejected peers (401/403). The default.
+    #[default]
+    Enforce,
+    /// Let every peer through, report what would have been refused. For roll-out.
+    Observe,
+}
+
+/// The outcome of a check: the verdict (accept or rejection), and whether the gate refuses
+/// the peer under its mode.
+///
+/// Cheap to clone. In observe mode the layer puts it into request extensions.
+#[derive(Clone)]
+pub struct Verdict {
+    entry: Arc<VerdictEntry>,
+    refused: bool,
+    cached: bool,
+    generation: u64,
+}
+
+impl Verdict {
+    /// The verified identity, when the chain was accepted.
+    pub fn identity(&self) -> Option<&PeerIdentity> {
+        self.entry.result.as_ref().ok()
+    }
+
+    /// Why the chain was rejected, when it was.
+    pub fn rejection(&self) -> Option<&Rejection> {
+        self.entry.result.as_ref().err()
+    }
+
+    /// `accept`, or the rejection's reason code.
+    pub fn code(&self) -> &'static str {
+        match &self.entry.result {
+            Ok(_) => "accept",
+            Err(rejection) => rejection.code(),
+        }
+    }
+
+    /// Whether the gate refuses this peer (rejected, and the mode for its code is enforce).
+    pub fn is_refused(&self) -> bool {
+        self.refused
+    }
+
+    /// Whether the verdict came from the cache (or the connection's memo).
+    pub fn is_cached(&self) -> bool {
+        self.cached
+    }
+
+    /// The policy generation the verdict was computed under.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// Warnings on an accept (for example `crl_stale`).
+    pub fn warnings(&self) -> &[Warning] {
+        self.identity().map_or(&[], PeerIdentity::warnings)
+    }
+
+    /// The instant from which the verdict must be recomputed.
+    pub fn valid_until(&self) -> UnixTime {
+        self.entry.valid_until
+    }
+}
+
+impl fmt::Debug for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Verdict")
+            .field("result", &self.entry.result)
+            .field("refused", &self.refused)
+            .field("cached", &self.cached)
+            .field("generation", &self.generation)
+            .finish()
+    }
+}
+
+/// A clock: returns the current time. Tests pin or advance it.
+pub type Clock = Arc<dyn Fn() -> UnixTime + Send + Sync>;
+
+/// Builds a [`Gate`].
+///
+/// ```
+/// # fn build(policy: certgate::Policy) -> Result<certgate::Gate, certgate::PolicyError> {
+/// use certgate::{Gate, Mode};
+/// // Enforce everything, but only report expired certificates during a migration week.
+/// Gate::builder(policy).mode(Mode::Enforce).mode_for("expired", Mode::Observe).build()
+/// # }
+/// ```
+pub struct GateBuilder {
+    policy: Policy,
+    mode: Mode,
+    overrides: Vec<(String, Mode)>,
+    cache: CacheConfig,
+    sink: Arc<dyn EventSink>,
+    clock: Clock,
+}
+
+impl GateBuilder {
+    /// The mode for every reason code without an override (default: enforce).
+    pub fn mode(mut self, mode: Mode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// Overrides the mode for one reason code (see [`Rejection::CODES`]).
+    pub fn mode_for(mut self, code: &str, mode: Mode) -> Self {
+        self.overrides.push((code.to_owned(), mode));
+        self
+    }
+
+    /// Cache sizes and lifetimes.
+    pub fn cache(mut self, config: CacheConfig) -> Self {
+        self.cache = config;
+        self
+    }
+
+    /// Where verdict events go (default: [`TracingSink`]).
+    pub fn event_sink(mut self, sink: Arc<dyn EventSink>) -> Self {
+        self.sink = sink;
+        self
+    }
+
+    /// The clock the gate reads (default: the system clock).
+    pub fn clock(mut self, clock: impl Fn() -> UnixTime + Send + Sync + 'static) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// Builds the gate.
+    ///
+    /// # Errors
+    ///
+    /// A [`PolicyError`] when an override names an unknown reason code or a cache TTL is over
+    /// a day.
+    pub fn build(self) -> Result<Gate, PolicyError> {
+        let mut overrides = HashMap::new();
+        for (code, mode) in self.overrides {
+            let Some(known) = Rejection::CODES.iter().find(|c| **c == code) else {
+                return Err(PolicyError::new(
+                    "gate.mode_for",
+                    format!("unknown reason code {code:?}"),
+                ));
+            };
+            overrides.insert(*known, mode);
+        }
+        if self.cache.ttl > MAX_TTL || self.cache.negative_ttl > MAX_TTL {
+            return Err(PolicyError::new(
+                "gate.cache",
+                "TTLs are limited to one day",
+            ));
+        }
+        Ok(Gate::assemble(
+            self.policy,
+            self.mode,
+            overrides,
+            self.cache,
+            self.sink,
+            self.clock,
+        ))
+    }
+}
+
+/// The shared verification handle: `Clone`, `Send + Sync`.
+///
+/// [`Gate::check`] runs snapshot → cache → verify on a miss → insert → event.
+/// [`Gate::reload`] swaps the policy and bumps the generation, so every verdict from before
+/// (cached, or memoized on an open connection) is recomputed on its next use.
+#[derive(Clone)]
+pub struct Gate {
+    inner: Arc<GateInner>,
+}
+
+struct GateInner {
+    current: ArcSwap<Snapshot>,
+    /// The current snapshot's generation, readable with one atomic load.
+    generation: AtomicU64,
+    cache: VerdictCache,
+    mode: Mode,
+    overrides: HashMap<&'static str, Mode>,
+    sink: Arc<dyn EventSink>,
+    clock: Clock,
+    /// Serializes reloads so generations are handed out in order.
+    reload: Mutex<()>,
+}
+
+struct Snapshot {
+    policy: Policy,
+    generation: u64,
+}
+
+impl Gate {
+    /// A builder with the defaults: enforce, default cache, tracing events, system clock.
+    pub fn builder(policy: Policy) -> GateBuilder {
+        GateBuilder {
+            policy,
+            mode: Mode::Enforce,
+            overrides: Vec::new(),
+            cache: CacheConfig::default(),
+            sink: Arc::new(TracingSink),
+            clock: Arc::new(UnixTime::now),
+        }
+    }
+
+    /// A gate with the defaults.
+    pub fn new(policy: Policy) -> Self {
+        Self::assemble(
+            policy,
+            Mode::Enforce,
+            HashMap::new(),
+            CacheConfig::default(),
+            Arc::new(TracingSink),
+            Arc::new(UnixTime::now),
+        )
+    }
+
+    fn assemble(
+        policy: Policy,
+        mode: Mode,
+        overrides: HashMap<&'static str, Mode>,
+        cache: CacheConfig,
+        sink: Arc<dyn EventSink>,
+        clock: Clock,
+    ) -> Self {
+        Self {
+            inner: Arc::new(GateInner {
+                current: ArcSwap::from_pointee(Snapshot {
+                    policy,
+                    generation: 1,
+                }),
+                generation: AtomicU64::new(1),
+                cache: VerdictCache::new(cache),
+                mode,
+                overrides,
+                sink,
+                clock,
+                reload: Mutex::new(()),
+            }),
+        }
+    }
+
+    /// Checks `chain` at `now`: from the cache when possible, else by verifying.
+    pub fn check(&self, chain: &PeerChain, now: UnixTime) -> Verdict {
+        self.check_from(chain, now, None)
+    }
+
+    /// Like [`Gate::check`], naming the peer's address in the event.
+    pub fn check_from(
+        &self,
+        chain: &PeerChain,
+        now: UnixTime,
+        peer: Option<SocketAddr>,
+    ) -> Verdict {
+        let snapshot = self.inner.current.load();
+        let key = VerdictKey {
+            generation: snapshot.generation,
+            digest: chain.digest(),
+        };
+        let (entry, cached) = match self.inner.cache.get(&key, now) {
+            Some(entry) => (entry, true),
+            None => {
+                let result = snapshot.policy.verifier().verify(chain, now);
+                let fingerprint = match &result {
+                    Ok(identity) => Some(identity.fingerprint()),
+                    Err(_) => chain
+                        .leaf()
+                        .map(|leaf| Sha256::digest(leaf.as_ref()).into()),
+                };
+                (
+                    self.inner.cache.insert(key, result, fingerprint, now),
+                    false,
+                )
+            }
+        };
+        let refused = match &entry.result {
+            Ok(_) => false,
+            Err(rejection) => self.mode_for(rejection.code()) == Mode::Enforce,
+        };
+        let verdict = Verdict {
+            entry,
+            refused,
+            cached,
+            generation: snapshot.generation,
+        };
+        self.emit(&verdict, now, peer);
+        verdict
+    }
+
+    /// The verdict for one request on a connection: the connection's memo when it is still at
+    /// the current generation and within its `valid_until` (one atomic load and a clock read),
+    /// otherwise [`Gate::check_from`] at the gate's clock, memoized.
+    pub fn check_request(&self, chain: &PeerChain, peer: Option<SocketAddr>) -> Verdict {
+        let generation = self.inner.generation.load(Ordering::Acquire);
+        let now = (self.inner.clock)();
+        if let Some(memo) = chain.memo() {
+            if memo.generation == generation && now < memo.verdict.valid_until() {
+                let mut verdict = memo.verdict.clone();
+                verdict.cached = true;
+                return verdict;
+            }
+        }
+        let verdict = self.check_from(chain, now, peer);
+        chain.set_memo(Memo {
+            generation: verdict.generation,
+            verdict: verdict.clone(),
+        });
+        verdict
+    }
+
+    /// Replaces the policy. Every verdict from before is recomputed on its next use.
+    pub fn reload(&self, policy: Policy) {
+        let _guard = self
+            .inner
+            .reload
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let generation = self
+            .inner
+            .generation
+            .load(Ordering::Acquire)
+            .saturating_add(1);
+        // Publish the snapshot before the generation: a reader that sees the new generation
+        // and misses its memo then loads the new snapshot.
+        self.inner
+            .current
+            .store(Arc::new(Snapshot { policy, generation }));
+        self.inner.generation.store(generation, Ordering::Release);
+    }
+
+    /// Loads the policy at `path` and, if it is valid, swaps it in.
+    ///
+    /// # Errors
+    ///
+    /// The [`PolicyError`]; the gate keeps serving with the last good policy.
+    pub fn reload_from_file(&self, path: impl AsRef<Path>) -> Result<(), PolicyError> {
+        let policy = Policy::load(path)?;
+        self.reload(policy);
+        Ok(())
+    }
+
+    /// The current policy generation (starts at 1, +1 per reload).
+    pub fn generation(&self) -> u64 {
+        self.inner.generation.load(Ordering::Acquire)
+    }
+
+    /// The current verifier.
+    pub fn verifier(&self) -> Arc<Verifier> {
+        Arc::clone(self.inner.current.load().policy.verifier())
+    }
+
+    /// The current policy.
+    pub fn policy(&self) -> Policy {
+        self.inner.current.load().policy.clone()
+    }
+
+    /// The mode that applies to `code`.
+    pub fn mode_for(&self, code: &str) -> Mode {
+        self.inner
+            .overrides
+            .get(code)
+            .copied()
+            .unwrap_or(self.inner.mode)
+    }
+
+    /// The gate's clock reading.
+    pub fn now(&self) -> UnixTime {
+        (self.inner.clock)()
+    }
+
+    /// Cache counters.
+    pub fn cache_stats(&self) -> CacheStats {
+        self.inner.cache.stats()
+    }
+
+    /// The verdict cache.
+    pub fn cache(&self) -> &VerdictCache {
+        &self.inner.cache
+    }
+
+    fn emit(&self, verdict: &Verdict, now: UnixTime, peer: Option<SocketAddr>) {
+        let (action, app_id, detail) = match &verdict.entry.result {
+            Ok(identity) => (Action::Accept, identity.app_id().cloned(), None),
+            Err(rejection) => {
+                let action = if verdict.refused {
+                    Action::Refuse
+                } else {
+                    Action::Observe
+                };
+                (action, None, Some(rejection.to_string()))
+            }
+        };
+        self.inner.sink.record(&VerdictEvent {
+            code: verdict.code(),
+            action,
+            warnings: verdict.warnings().iter().map(|w| w.code()).collect(),
+            app_id,
+            fingerprint: verdict.entry.fingerprint.map(|f| crate::hex(&f)),
+            peer_addr: peer,
+            cached: verdict.cached,
+            generation: verdict.generation,
+            time: now,
+            detail,
+        });
+    }
+}
+
+impl fmt::Debug for Gate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Gate")
+            .field("generation", &self.generation())
+            .field("mode", &self.inner.mode)
+            .field("overrides", &self.inner.overrides)
+            .field("cache", &self.inner.cache)
+            .finish_non_exhaustive()
+    }
+}

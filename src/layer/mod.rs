@@ -1,0 +1,130 @@
+//! The Tower layer: refuse requests whose peer the [`Gate`] rejects.
+//!
+//! ```
+//! # fn wire(gate: certgate::Gate) {
+//! use certgate::CertGateLayer;
+//! use tower::ServiceBuilder;
+//!
+//! // Enforce (the gate's mode), with reason details in the problem+json bodies.
+//! let layer = ServiceBuilder::new().layer(CertGateLayer::new(gate.clone()));
+//! // Production: hide the human detail, keep the stable code.
+//! let quiet = CertGateLayer::new(gate).hide_detail();
+//! # let _ = (layer, quiet);
+//! # }
+//! ```
+//!
+//! Where the peer comes from: a [`PeerChain`] in the request extensions (the `server` module
+//! puts one on every request of a TLS connection), plus an optional [`PeerAddr`]. A request
+//! with neither is treated as presenting no certificate (401), never as accepted.
+
+use std::net::SocketAddr;
+use std::task::{Context, Poll};
+
+use http::{Request, Response};
+use tower_layer::Layer;
+use tower_service::Service;
+
+mod future;
+mod problem;
+
+pub use self::future::ResponseFuture;
+pub(crate) use self::problem::server_error;
+pub use self::problem::{PROBLEM_JSON, problem_response};
+use crate::gate::Gate;
+use crate::peer_chain::PeerChain;
+
+/// The peer's socket address, as a request extension (set by the `server` module).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PeerAddr(pub SocketAddr);
+
+/// Applies [`CertGateService`] to a service.
+#[derive(Clone, Debug)]
+pub struct CertGateLayer {
+    gate: Gate,
+    show_detail: bool,
+}
+
+impl CertGateLayer {
+    /// Enforces `gate` on every request, in the gate's mode.
+    pub fn new(gate: Gate) -> Self {
+        Self {
+            gate,
+            show_detail: true,
+        }
+    }
+
+    /// Leaves the human `detail` out of refusal bodies (the `code` stays).
+    pub fn hide_detail(mut self) -> Self {
+        self.show_detail = false;
+        self
+    }
+}
+
+impl<S> Layer<S> for CertGateLayer {
+    type Service = CertGateService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        CertGateService {
+            inner,
+            gate: self.gate.clone(),
+            show_detail: self.show_detail,
+        }
+    }
+}
+
+/// Refuses requests whose peer is rejected (in enforce mode) and hands the rest to the inner
+/// service with [`PeerIdentity`](crate::PeerIdentity) (when accepted) and
+/// [`Verdict`](crate::Verdict) in the request extensions.
+#[derive(Clone, Debug)]
+pub struct CertGateService<S> {
+    inner: S,
+    gate: Gate,
+    show_detail: bool,
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for CertGateService<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    ResBody: From<String>,
+{
+    type Response = Response<ResBody>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future, ResBody>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
+        let verdict = match peer_of(req.extensions()) {
+            Some((chain, peer)) => self.gate.check_request(chain, peer),
+            // No transport identity at all: judged as an empty chain (no_certificate).
+            None => self.gate.check_request(&PeerChain::new(Vec::new()), None),
+        };
+        if verdict.is_refused() {
+            if let Some(rejection) = verdict.rejection() {
+                return ResponseFuture::refused(problem_response(rejection, self.show_detail));
+            }
+        }
+        if let Some(identity) = verdict.identity() {
+            req.extensions_mut().insert(identity.clone());
+        }
+        req.extensions_mut().insert(verdict);
+        ResponseFuture::inner(self.inner.call(req))
+    }
+}
+
+/// The connection's chain and address: `PeerChain` and `PeerAddr` extensions, or axum's
+/// `ConnectInfo` when served through `server::TlsListener`.
+fn peer_of(extensions: &http::Extensions) -> Option<(&PeerChain, Option<SocketAddr>)> {
+    if let Some(chain) = extensions.get::<PeerChain>() {
+        return Some((chain, extensions.get::<PeerAddr>().map(|p| p.0)));
+    }
+    #[cfg(all(feature = "axum", feature = "server"))]
+    if let Some(info) =
+        extensions.get::<axum::extract::ConnectInfo<crate::server::TlsConnectInfo>>()
+    {
+        return Some((&info.0.chain, Some(info.0.addr)));
+    }
+    None
+}
