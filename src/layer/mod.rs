@@ -28,6 +28,7 @@ mod future;
 mod problem;
 
 pub use self::future::ResponseFuture;
+#[cfg(feature = "axum")]
 pub(crate) use self::problem::server_error;
 pub use self::problem::{PROBLEM_JSON, problem_response};
 use crate::gate::Gate;

@@ -46,6 +46,7 @@ pub fn problem_response<B: From<String>>(rejection: &Rejection, show_detail: boo
 }
 
 /// A 500 problem for a wiring bug (for example an extractor without the layer).
+#[cfg(feature = "axum")]
 pub(crate) fn server_error<B: From<String>>(code: &str, detail: &str) -> Response<B> {
     json_response(
         StatusCode::INTERNAL_SERVER_ERROR,
