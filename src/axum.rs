@@ -36,12 +36,9 @@ impl<S: Send + Sync> FromRequestParts<S> for PeerIdentity {
         if let Some(identity) = parts.extensions.get::<PeerIdentity>() {
             return Ok(identity.clone());
         }
-        match parts
-            .extensions
-            .get::<Verdict>()
-            .and_then(Verdict::rejection)
-        {
-            Some(rejection) => Err(problem_response(rejection, true)),
+        let verdict = parts.extensions.get::<Verdict>();
+        match verdict.and_then(|v| v.rejection().map(|r| (r, v.show_detail))) {
+            Some((rejection, show_detail)) => Err(problem_response(rejection, show_detail)),
             None => Err(server_error("layer_missing", MISSING_LAYER)),
         }
     }

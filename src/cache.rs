@@ -23,7 +23,8 @@ pub struct VerdictKey {
 /// Sizes and lifetimes of the verdict cache.
 ///
 /// ```
-/// let config = certgate::CacheConfig { capacity: 10_000, ..Default::default() };
+/// let mut config = certgate::CacheConfig::default();
+/// config.capacity = 10_000;
 /// assert_eq!(config.negative_ttl.as_secs(), 30);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

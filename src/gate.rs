@@ -41,6 +41,9 @@ pub struct Verdict {
     refused: bool,
     cached: bool,
     generation: u64,
+    /// Whether refusals built from this verdict (the axum extractor's) may carry the detail;
+    /// set by the layer.
+    pub(crate) show_detail: bool,
 }
 
 impl Verdict {
@@ -305,6 +308,7 @@ impl Gate {
             refused,
             cached,
             generation: snapshot.generation,
+            show_detail: true,
         };
         self.emit(&verdict, now, peer);
         verdict

@@ -152,10 +152,14 @@ async fn handshake(
     tcp: TcpStream,
     addr: SocketAddr,
 ) -> Option<tokio_rustls::server::TlsStream<TcpStream>> {
-    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp).into_fallible()).await {
         Ok(Ok(tls)) => Some(tls),
-        Ok(Err(e)) => {
+        Ok(Err((e, tcp))) => {
             tracing::debug!(target: "certgate::server", peer = %addr, error = %e, "TLS handshake failed");
+            // rustls has written its alert. Closing now, with the client's next flight still
+            // unread, makes the kernel send a reset that can discard the alert before the
+            // client reads it; close our side and drain briefly instead.
+            tokio::spawn(linger(tcp));
             None
         }
         Err(_) => {
@@ -163,6 +167,20 @@ async fn handshake(
             None
         }
     }
+}
+
+/// How long a refused connection is drained so the client can read the alert.
+const LINGER: Duration = Duration::from_secs(1);
+
+async fn linger(mut tcp: TcpStream) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let _ = tcp.shutdown().await;
+    let mut sink = [0u8; 1024];
+    let _ = tokio::time::timeout(LINGER, async {
+        // Bounded: at most LINGER, and each read at most the buffer.
+        while matches!(tcp.read(&mut sink).await, Ok(n) if n > 0) {}
+    })
+    .await;
 }
 
 /// Adapts a Tower service to hyper, adding the connection's chain and address to each request.

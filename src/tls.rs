@@ -16,7 +16,7 @@ use rustls::{
 };
 use rustls_pki_types::{CertificateDer, UnixTime};
 
-use crate::gate::Gate;
+use crate::gate::{Gate, Mode};
 use crate::peer_chain::PeerChain;
 use crate::rejection::Rejection;
 
@@ -74,7 +74,9 @@ impl ClientCertVerifier for GateClientVerifier {
     }
 
     fn client_auth_mandatory(&self) -> bool {
-        self.mode == HandshakeMode::Refuse
+        // In observe mode for `no_certificate`, a client without one must get through to the
+        // layer (which reports it) rather than be cut off by rustls.
+        self.mode == HandshakeMode::Refuse && self.gate.mode_for("no_certificate") == Mode::Enforce
     }
 
     fn root_hint_subjects(&self) -> &[DistinguishedName] {
@@ -85,7 +87,7 @@ impl ClientCertVerifier for GateClientVerifier {
         &self,
         end_entity: &CertificateDer<'_>,
         intermediates: &[CertificateDer<'_>],
-        now: UnixTime,
+        _now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
         if self.mode == HandshakeMode::Defer {
             return Ok(ClientCertVerified::assertion());
@@ -96,7 +98,9 @@ impl ClientCertVerifier for GateClientVerifier {
                 .map(|c| c.clone().into_owned())
                 .collect(),
         );
-        let verdict = self.gate.check(&chain, now);
+        // The gate's clock, like the layer, so one injected clock governs every verdict. The
+        // peer's address is not known to a rustls verifier: handshake events carry none.
+        let verdict = self.gate.check(&chain, self.gate.now());
         match verdict.rejection() {
             Some(rejection) if verdict.is_refused() => Err(rustls::Error::InvalidCertificate(
                 certificate_error(rejection),

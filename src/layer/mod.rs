@@ -97,7 +97,7 @@ where
     }
 
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
-        let verdict = match peer_of(req.extensions()) {
+        let mut verdict = match peer_of(req.extensions()) {
             Some((chain, peer)) => self.gate.check_request(chain, peer),
             // No transport identity at all: judged as an empty chain (no_certificate).
             None => self.gate.check_request(&PeerChain::new(Vec::new()), None),
@@ -110,6 +110,7 @@ where
         if let Some(identity) = verdict.identity() {
             req.extensions_mut().insert(identity.clone());
         }
+        verdict.show_detail = self.show_detail;
         req.extensions_mut().insert(verdict);
         ResponseFuture::inner(self.inner.call(req))
     }

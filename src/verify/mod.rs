@@ -36,7 +36,8 @@ use crate::rejection::{CertRole, Rejection};
 /// Ceilings checked before any parser sees the presented chain.
 ///
 /// ```
-/// let limits = certgate::Limits { max_chain_len: 3, ..Default::default() };
+/// let mut limits = certgate::Limits::default();
+/// limits.max_chain_len = 3;
 /// assert_eq!(limits.max_cert_bytes, 16 * 1024);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]

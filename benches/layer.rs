@@ -1,0 +1,96 @@
+//! Per-request overhead on a warm connection: a request through `CertGateLayer` around a
+//! trivial service against the bare service. Both build the same request (with the
+//! connection's `PeerChain` extension) and drive the future to completion.
+
+// Benchmark code: a panic is a broken benchmark, not a reachable failure.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::future::{Ready, ready};
+use std::hint::black_box;
+use std::pin::pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+
+use certgate::{CertGateLayer, Gate, PeerChain, Policy};
+use common::{Alg, Hierarchy, now};
+use criterion::{Criterion, criterion_group, criterion_main};
+use http::{Request, Response};
+use tower_layer::Layer;
+use tower_service::Service;
+
+/// The trivial service: an empty 200.
+#[derive(Clone)]
+struct Bare;
+
+impl Service<Request<()>> for Bare {
+    type Response = Response<String>;
+    type Error = std::convert::Infallible;
+    type Future = Ready<Result<Response<String>, Self::Error>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<()>) -> Self::Future {
+        black_box(&req);
+        ready(Ok(Response::new(String::new())))
+    }
+}
+
+fn drive<S: Service<Request<()>, Response = Response<String>>>(
+    service: &mut S,
+    chain: &PeerChain,
+) -> u16 {
+    let mut req = Request::new(());
+    req.extensions_mut().insert(chain.clone());
+    let mut cx = Context::from_waker(Waker::noop());
+    let future = pin!(service.call(req));
+    match future.poll(&mut cx) {
+        Poll::Ready(Ok(response)) => response.status().as_u16(),
+        _ => 0,
+    }
+}
+
+fn per_request(c: &mut Criterion) {
+    let h = Hierarchy::new(Alg::P256);
+    let chain = h.chain();
+    let gate = Gate::builder(Policy::from_verifier(h.typical_verifier()))
+        .event_sink(Arc::new(Quiet))
+        // The real clock's cost (one read per request), pinned to the fixture's instant.
+        .clock(|| {
+            black_box(rustls_pki_types::UnixTime::now());
+            now()
+        })
+        .build()
+        .unwrap();
+    let mut bare = Bare;
+    let mut layered = CertGateLayer::new(gate.clone()).layer(Bare);
+    // Warm the connection's memo, as the first request of a connection does.
+    assert_eq!(drive(&mut layered, &chain), 200);
+
+    let mut group = c.benchmark_group("layer_warm_request");
+    group.bench_function("baseline_bare_service", |b| {
+        b.iter(|| drive(&mut bare, black_box(&chain)))
+    });
+    group.bench_function("certgate_layer", |b| {
+        b.iter(|| drive(&mut layered, black_box(&chain)))
+    });
+    group.finish();
+    let stats = gate.cache_stats();
+    assert_eq!(
+        stats.misses, 1,
+        "every measured request must be served from the connection memo"
+    );
+}
+
+/// Events are not what is measured here.
+struct Quiet;
+
+impl certgate::EventSink for Quiet {
+    fn record(&self, _: &certgate::VerdictEvent) {}
+}
+
+criterion_group!(benches, per_request);
+criterion_main!(benches);

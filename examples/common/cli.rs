@@ -1,0 +1,91 @@
+//! What every example shares besides the PKI: the flags (`--policy FILE`, `--port N`,
+//! `--dir DIR`) and logging.
+//!
+//! Included by each example with `#[path = "common/cli.rs"] mod cli;`.
+
+// Each example uses a different part of this module.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+/// Logs to stdout with `RUST_LOG`, or `certgate=info` when unset: refusals (logged at `warn` by
+/// certgate's default `TracingSink`) show, accepts (`debug`) do not.
+pub(crate) fn init_logging() {
+    use std::io::IsTerminal;
+    use tracing_subscriber::EnvFilter;
+
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("certgate=info")),
+        )
+        .with_ansi(std::io::stdout().is_terminal())
+        .init();
+}
+
+/// Parsed command line.
+#[derive(Debug)]
+pub(crate) struct Args {
+    /// A policy file to use instead of the demo folder's `policy.toml`.
+    pub(crate) policy: Option<PathBuf>,
+    /// The port to listen on (127.0.0.1).
+    pub(crate) port: u16,
+    /// The demo PKI folder (default `./demo-pki`).
+    pub(crate) dir: PathBuf,
+}
+
+impl Args {
+    /// The policy to load: `--policy` (made absolute, so a SIGHUP reload finds the same file),
+    /// else `default`.
+    pub(crate) fn policy_path(&self, default: PathBuf) -> Result<PathBuf, String> {
+        match &self.policy {
+            Some(path) => {
+                std::fs::canonicalize(path).map_err(|e| format!("--policy {}: {e}", path.display()))
+            }
+            None => Ok(default),
+        }
+    }
+
+    /// Parses `std::env::args()`; on `--help` or a bad flag prints usage and exits.
+    pub(crate) fn parse(example: &str, default_port: u16) -> Self {
+        let usage = format!(
+            "usage: cargo run --example {example} -- [--policy FILE] [--port N] [--dir DIR]\n\
+             \n  --policy FILE  policy file (TOML or JSON); default: DIR/policy.toml\
+             \n  --port N       port on 127.0.0.1 (default {default_port})\
+             \n  --dir DIR      demo PKI folder, generated when missing (default ./demo-pki)"
+        );
+        let mut parsed = Self {
+            policy: None,
+            port: default_port,
+            dir: PathBuf::from("demo-pki"),
+        };
+        let mut args = std::env::args().skip(1);
+        while let Some(arg) = args.next() {
+            let mut value = |flag: &str| {
+                args.next().unwrap_or_else(|| {
+                    eprintln!("{flag} needs a value\n\n{usage}");
+                    std::process::exit(2)
+                })
+            };
+            match arg.as_str() {
+                "--policy" => parsed.policy = Some(PathBuf::from(value("--policy"))),
+                "--dir" => parsed.dir = PathBuf::from(value("--dir")),
+                "--port" => {
+                    let text = value("--port");
+                    parsed.port = text.parse().unwrap_or_else(|_| {
+                        eprintln!("--port: not a port number: {text:?}\n\n{usage}");
+                        std::process::exit(2)
+                    });
+                }
+                "-h" | "--help" => {
+                    println!("{usage}");
+                    std::process::exit(0)
+                }
+                other => {
+                    eprintln!("unknown argument {other:?}\n\n{usage}");
+                    std::process::exit(2)
+                }
+            }
+        }
+        parsed
+    }
+}

@@ -1,0 +1,153 @@
+//! An axum server over mTLS that only answers genuine apps: the README's main example.
+//!
+//! ```text
+//! cargo run --features axum,server --example server [-- --policy FILE] [--port N] [--dir DIR]
+//! ```
+//!
+//! On first start it generates a demo PKI into `./demo-pki` (root, intermediate, a server
+//! certificate, app certificates and CRLs) and a `policy.toml` allowing `com.example.shop`, then
+//! prints curl commands for a genuine app, no certificate, a revoked certificate and another app.
+//! Later starts reuse the certificates and re-sign the CRLs (they are good for 30 days, so a
+//! demo server running longer than that needs a restart).
+//!
+//! The handshake asks for a client certificate but completes without one
+//! ([`HandshakeMode::Defer`]), so refusals are HTTP 401/403 `application/problem+json` bodies
+//! with a stable reason code rather than TLS alerts. `kill -HUP <pid>` reloads the policy (a
+//! policy that fails to load leaves the old one in force); Ctrl-C stops the server.
+//!
+//! Refusals are logged at `warn` under the `certgate` target; `RUST_LOG=certgate=debug` logs
+//! accepts too.
+
+// A demo binary run by hand, never reachable from untrusted input: failing loudly on a broken
+// setup is what it should do.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[path = "common/cli.rs"]
+mod cli;
+#[path = "common/demo_pki.rs"]
+mod demo_pki;
+
+use std::error::Error;
+use std::path::Path;
+use std::sync::Arc;
+
+use axum::routing::get;
+use axum::{Json, Router};
+use certgate::{AppId, CertGateLayer, Gate, HandshakeMode, PeerIdentity, Policy, server};
+use serde_json::{Value, json};
+
+use crate::cli::Args;
+use crate::demo_pki::{DemoPki, Expectations};
+
+/// `GET /`: who the (verified) peer is. The layer has already refused everyone else, so the
+/// `PeerIdentity` extractor always succeeds here.
+async fn whoami(identity: PeerIdentity) -> Json<Value> {
+    Json(json!({
+        "app_id": identity.app_id().map(AppId::as_str),
+        "identity": identity,
+    }))
+}
+
+#[tokio::main]
+async fn main() {
+    if let Err(e) = run().await {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}
+
+async fn run() -> Result<(), Box<dyn Error>> {
+    cli::init_logging();
+    let args = Args::parse("server", 8443);
+
+    let pki = DemoPki::ensure(&args.dir)?;
+    let policy_path = args.policy_path(pki.policy())?;
+    let policy = Policy::load(&policy_path)?;
+    for warning in policy.warnings() {
+        println!("policy warning: {warning}");
+    }
+    let gate = Gate::builder(policy).build()?;
+
+    let (chain, key) = pki.server_identity()?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let tls = server::server_config(&gate, provider, chain, key, HandshakeMode::Defer)?;
+
+    let app = Router::new()
+        .route("/", get(whoami))
+        .layer(CertGateLayer::new(gate.clone()));
+
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port))
+        .await
+        .map_err(|e| format!("binding 127.0.0.1:{}: {e}", args.port))?;
+    // Install the SIGHUP handler before telling anyone the pid: SIGHUP's default is to exit.
+    #[cfg(unix)]
+    reload_on_sighup(gate.clone(), &policy_path)?;
+
+    print_banner(&pki, &policy_path, args.port);
+
+    let shutdown = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    server::serve(listener, tls, app, shutdown).await?;
+    println!("stopped");
+    Ok(())
+}
+
+/// Reloads the policy file on every SIGHUP. A policy that fails to load is reported and the
+/// gate keeps the last good one.
+#[cfg(unix)]
+fn reload_on_sighup(gate: Gate, path: &Path) -> std::io::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+
+    let mut hangups = signal(SignalKind::hangup())?;
+    let path = path.to_path_buf();
+    tokio::spawn(async move {
+        while hangups.recv().await.is_some() {
+            match gate.reload_from_file(&path) {
+                Ok(()) => {
+                    println!(
+                        "SIGHUP: reloaded {} (policy generation {})",
+                        path.display(),
+                        gate.generation()
+                    );
+                    for warning in gate.policy().warnings() {
+                        println!("policy warning: {warning}");
+                    }
+                }
+                Err(e) => println!(
+                    "SIGHUP: reload failed, still serving policy generation {}: {e}",
+                    gate.generation()
+                ),
+            }
+        }
+    });
+    Ok(())
+}
+
+fn print_banner(pki: &DemoPki, policy: &Path, port: u16) {
+    let verb = if pki.created { "generated" } else { "reusing" };
+    println!("certgate demo server on https://localhost:{port}/");
+    println!("  demo PKI: {verb} {}", pki.dir.display());
+    println!("  policy:   {}", policy.display());
+    println!();
+    println!("Try it (from any directory):");
+    let expect = Expectations {
+        genuine: "200, {\"app_id\":\"com.example.shop\",\"identity\":{...}}",
+        no_certificate: "401 application/problem+json, code no_certificate",
+        revoked: "403 application/problem+json, code revoked",
+        other_app: "403 application/problem+json, code app_not_allowed",
+    };
+    for (label, command, result) in pki.curl_commands(port, &expect) {
+        println!();
+        println!("# {label} -> {result}");
+        println!("{command}");
+    }
+    println!();
+    #[cfg(unix)]
+    println!(
+        "Reload the policy: kill -HUP {}   Stop: Ctrl-C",
+        std::process::id()
+    );
+    #[cfg(not(unix))]
+    println!("Stop: Ctrl-C");
+}
