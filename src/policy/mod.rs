@@ -278,7 +278,7 @@ impl VerifierBuilder {
                     .map_err(|r| PolicyError::new(field.clone(), r.to_string()))?;
             }
             intermediates.push(der.clone());
-            intermediate_facts.push(facts);
+            intermediate_facts.push(std::sync::Arc::new(facts));
         }
 
         let mut crls = Vec::with_capacity(self.crls.len());
@@ -289,7 +289,7 @@ impl VerifierBuilder {
             // are checked (once per key, memoized) when first seen on a validated path.
             let known: Vec<&CertFacts> = anchor_facts
                 .iter()
-                .chain(&intermediate_facts)
+                .chain(intermediate_facts.iter().map(|f| &**f))
                 .filter(|f| f.subject_raw == crl.issuer())
                 .collect();
             if !known.is_empty() {
@@ -363,6 +363,7 @@ impl VerifierBuilder {
             anchor_facts,
             intermediates,
             intermediate_facts,
+            presented_facts: Default::default(),
             revocation: Revocation {
                 crls,
                 depth: self.depth,

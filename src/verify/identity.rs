@@ -228,7 +228,7 @@ impl CertificateInfo {
             app_id,
             subject: cert.subject().to_string(),
             issuer: cert.issuer().to_string(),
-            serial: cert.raw_serial_as_string(),
+            serial: colon_hex(cert.raw_serial()),
             dns_names: san(|n| match n {
                 GeneralName::DNSName(s) => Some((*s).to_owned()),
                 _ => None,
@@ -418,4 +418,22 @@ fn ser_pin<S: Serializer>(bytes: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
 
 fn ser_time<S: Serializer>(time: &UnixTime, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&crate::rfc3339(*time))
+}
+
+/// `01:ab:…`, as x509-parser's `raw_serial_as_string` writes it, without its per-byte
+/// formatting cost.
+fn colon_hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len().saturating_mul(3));
+    for (i, b) in bytes.iter().enumerate() {
+        if i > 0 {
+            out.push(':');
+        }
+        for nibble in [b >> 4, b & 0x0f] {
+            out.push(char::from(
+                *DIGITS.get(usize::from(nibble)).unwrap_or(&b'0'),
+            ));
+        }
+    }
+    out
 }

@@ -6,6 +6,7 @@
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet};
 use std::fmt;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use rustls_pki_types::{
@@ -103,6 +104,11 @@ impl Limits {
     }
 }
 
+/// Most presented intermediates whose facts are memoized. An intermediate only gets here after
+/// rustls-webpki verified its signature under a trust anchor, so peers cannot fill it with
+/// junk; 256 is far above the CAs of any app PKI.
+const MAX_PRESENTED_FACTS: usize = 256;
+
 /// What the leaf must be good for.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -124,7 +130,9 @@ pub struct Verifier {
     pub(crate) anchors: Vec<TrustAnchor<'static>>,
     pub(crate) anchor_facts: Vec<CertFacts>,
     pub(crate) intermediates: Vec<CertificateDer<'static>>,
-    pub(crate) intermediate_facts: Vec<CertFacts>,
+    pub(crate) intermediate_facts: Vec<Arc<CertFacts>>,
+    /// Facts of intermediates that peers presented, by DER (only signature-checked ones).
+    pub(crate) presented_facts: RwLock<HashMap<Box<[u8]>, Arc<CertFacts>>>,
     pub(crate) revocation: Revocation,
     pub(crate) denylist: HashSet<[u8; 32]>,
     pub(crate) identity: IdentitySource,
@@ -349,21 +357,9 @@ impl Verifier {
             })?;
 
         // Intermediates from the leaf upwards, with their facts.
-        let mut inters: Vec<(&webpki::Cert<'_>, std::borrow::Cow<'_, CertFacts>)> = Vec::new();
+        let mut inters: Vec<(&webpki::Cert<'_>, Arc<CertFacts>)> = Vec::new();
         for cert in path.intermediate_certificates() {
-            let der = cert.der();
-            let facts = match self
-                .intermediates
-                .iter()
-                .position(|c| c.as_ref() == der.as_ref())
-            {
-                Some(i) => match self.intermediate_facts.get(i) {
-                    Some(f) => std::borrow::Cow::Borrowed(f),
-                    None => return Err(malformed("intermediate facts missing")),
-                },
-                None => std::borrow::Cow::Owned(CertFacts::parse(der.as_ref()).map_err(malformed)?),
-            };
-            inters.push((cert, facts));
+            inters.push((cert, self.intermediate_facts(cert.der().as_ref())?));
         }
 
         if self.strict {
@@ -455,6 +451,29 @@ impl Verifier {
             stale,
             matched,
         })
+    }
+
+    /// Facts of an intermediate on a path: configured ones were read at load; presented ones
+    /// are read once and memoized (the same few CAs sign every app's certificate).
+    fn intermediate_facts(&self, der: &[u8]) -> Result<Arc<CertFacts>, Rejection> {
+        if let Some(i) = self.intermediates.iter().position(|c| c.as_ref() == der) {
+            if let Some(facts) = self.intermediate_facts.get(i) {
+                return Ok(Arc::clone(facts));
+            }
+        }
+        if let Ok(memo) = self.presented_facts.read() {
+            if let Some(facts) = memo.get(der) {
+                return Ok(Arc::clone(facts));
+            }
+        }
+        let facts = Arc::new(CertFacts::parse(der).map_err(malformed)?);
+        if let Ok(mut memo) = self.presented_facts.write() {
+            // Bounded: past the ceiling, intermediates are parsed on every use instead.
+            if memo.len() < MAX_PRESENTED_FACTS {
+                memo.insert(der.into(), Arc::clone(&facts));
+            }
+        }
+        Ok(facts)
     }
 
     /// The leaf must say what it is for: rustls-webpki's `client_auth()` accepts a leaf without
