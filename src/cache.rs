@@ -150,10 +150,14 @@ impl VerdictCache {
     }
 
     /// Stores a fresh verdict computed at `now`, and returns it as an entry.
+    ///
+    /// An accept holds until its identity's `valid_until` (at most the TTL); a rejection for
+    /// the negative TTL, but never past `changes_at`, the instant its inputs flip with time.
     pub(crate) fn insert(
         &self,
         key: VerdictKey,
         result: Result<PeerIdentity, Rejection>,
+        changes_at: Option<UnixTime>,
         fingerprint: Option<[u8; 32]>,
         now: UnixTime,
     ) -> Arc<VerdictEntry> {
@@ -172,7 +176,9 @@ impl VerdictCache {
                 )
             }
             Err(_) => {
-                let ttl = self.config.negative_ttl;
+                let left =
+                    changes_at.map_or(u64::MAX, |at| at.as_secs().saturating_sub(now.as_secs()));
+                let ttl = self.config.negative_ttl.min(Duration::from_secs(left));
                 (
                     UnixTime::since_unix_epoch(Duration::from_secs(
                         now.as_secs().saturating_add(ttl.as_secs()),

@@ -286,7 +286,7 @@ impl Gate {
         let (entry, cached) = match self.inner.cache.get(&key, now) {
             Some(entry) => (entry, true),
             None => {
-                let result = snapshot.policy.verifier().verify(chain, now);
+                let (result, changes_at) = snapshot.policy.verifier().verify_timed(chain, now);
                 let fingerprint = match &result {
                     Ok(identity) => Some(identity.fingerprint()),
                     Err(_) => chain
@@ -294,7 +294,9 @@ impl Gate {
                         .map(|leaf| Sha256::digest(leaf.as_ref()).into()),
                 };
                 (
-                    self.inner.cache.insert(key, result, fingerprint, now),
+                    self.inner
+                        .cache
+                        .insert(key, result, changes_at, fingerprint, now),
                     false,
                 )
             }

@@ -357,12 +357,41 @@ impl VerifierBuilder {
         }
         let denylist: HashSet<[u8; 32]> = self.denylist.iter().map(|(_, fp)| *fp).collect();
 
+        // Every instant at which a policy-level input flips, for cache expiry (see
+        // `Verifier::verify_timed`).
+        let skew = self.skew.as_secs();
+        let mut boundaries: Vec<u64> = Vec::new();
+        for facts in anchor_facts
+            .iter()
+            .chain(intermediate_facts.iter().map(|f| &**f))
+        {
+            boundaries.push(facts.not_before.as_secs().saturating_sub(skew));
+            boundaries.push(facts.not_after.as_secs().saturating_add(skew));
+        }
+        for crl in &crls {
+            boundaries.push(crl.next_update.as_secs());
+            if let ExpiredCrl::Grace(grace) = self.expired {
+                boundaries.push(crl.next_update.as_secs().saturating_add(grace.as_secs()));
+            }
+        }
+        let all_pins = self
+            .pins
+            .iter()
+            .map(|(_, p)| p)
+            .chain(apps.values().flat_map(|rule| rule.pins.iter()));
+        for pin in all_pins {
+            boundaries.extend(pin.window().into_iter().flatten().map(|t| t.as_secs()));
+        }
+        boundaries.sort_unstable();
+        boundaries.dedup();
+
         Ok(Verifier {
             algorithms,
             anchors,
             anchor_facts,
             intermediates,
             intermediate_facts,
+            boundaries,
             presented_facts: Default::default(),
             revocation: Revocation {
                 crls,

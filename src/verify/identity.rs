@@ -313,6 +313,14 @@ impl PeerIdentity {
         }
     }
 
+    /// The same identity with `valid_until` no later than `at`.
+    pub(crate) fn cap_valid_until(mut self, at: UnixTime) -> Self {
+        if at < self.inner.valid_until {
+            Arc::make_mut(&mut self.inner).valid_until = at;
+        }
+        self
+    }
+
     /// The app id from the leaf, when the policy's identity source found one.
     pub fn app_id(&self) -> Option<&AppId> {
         self.inner.cert.app_id.as_ref()

@@ -131,6 +131,10 @@ pub struct Verifier {
     pub(crate) anchor_facts: Vec<CertFacts>,
     pub(crate) intermediates: Vec<CertificateDer<'static>>,
     pub(crate) intermediate_facts: Vec<Arc<CertFacts>>,
+    /// Sorted instants (seconds) at which policy-level inputs flip: anchor and configured
+    /// intermediate validity bounds (widened by the skew), CRL nextUpdates and ends of grace,
+    /// pin window bounds.
+    pub(crate) boundaries: Vec<u64>,
     /// Facts of intermediates that peers presented, by DER (only signature-checked ones).
     pub(crate) presented_facts: RwLock<HashMap<Box<[u8]>, Arc<CertFacts>>>,
     pub(crate) revocation: Revocation,
@@ -167,6 +171,35 @@ impl Verifier {
     ///
     /// Returns the [`Rejection`] that applies; every failure path ends in one.
     pub fn verify(&self, chain: &PeerChain, now: UnixTime) -> Result<PeerIdentity, Rejection> {
+        self.verify_timed(chain, now).0
+    }
+
+    /// [`Verifier::verify`], plus the first instant after `now` at which the outcome may change
+    /// with time alone (`None`: never). An accept's [`PeerIdentity::valid_until`] is capped by
+    /// it too. Time-dependent inputs are every validity bound (widened by the skew) of the
+    /// anchors, the configured and presented intermediates and the leaf, every CRL's nextUpdate
+    /// (and end of grace), and every pin window's bounds.
+    pub(crate) fn verify_timed(
+        &self,
+        chain: &PeerChain,
+        now: UnixTime,
+    ) -> (Result<PeerIdentity, Rejection>, Option<UnixTime>) {
+        let mut leaf_window = None;
+        let result = self.verify_inner(chain, now, &mut leaf_window);
+        let next = self.next_boundary(now, chain, leaf_window);
+        let result = match (result, next) {
+            (Ok(identity), Some(next)) => Ok(identity.cap_valid_until(next)),
+            (result, _) => result,
+        };
+        (result, next)
+    }
+
+    fn verify_inner(
+        &self,
+        chain: &PeerChain,
+        now: UnixTime,
+        leaf_window: &mut Option<(UnixTime, UnixTime)>,
+    ) -> Result<PeerIdentity, Rejection> {
         let (leaf_der, presented) = self.limits.split(chain)?;
         let fingerprint: [u8; 32] = Sha256::digest(leaf_der.as_ref()).into();
         if self.denylist.contains(&fingerprint) {
@@ -180,6 +213,7 @@ impl Verifier {
             Err(e) => return Err(malformed(e.to_string())),
         };
         let leaf_facts = CertFacts::from_cert(&x509).map_err(malformed)?;
+        *leaf_window = Some((leaf_facts.not_before, leaf_facts.not_after));
         // Read now, judged after the chain: a forged certificate gets a chain error first.
         let app = self.identity.extract(&x509);
         let rule = app
@@ -451,6 +485,54 @@ impl Verifier {
             stale,
             matched,
         })
+    }
+
+    /// The first instant after `now` at which a time-dependent input flips (see
+    /// [`Verifier::verify_timed`]).
+    fn next_boundary(
+        &self,
+        now: UnixTime,
+        chain: &PeerChain,
+        leaf_window: Option<(UnixTime, UnixTime)>,
+    ) -> Option<UnixTime> {
+        let now_s = now.as_secs();
+        let skew = self.skew.as_secs();
+        let mut next = self
+            .boundaries
+            .get(self.boundaries.partition_point(|b| *b <= now_s))
+            .copied();
+        let mut consider = |not_before: UnixTime, not_after: UnixTime| {
+            for b in [
+                not_before.as_secs().saturating_sub(skew),
+                not_after.as_secs().saturating_add(skew),
+            ] {
+                if b > now_s {
+                    next = Some(next.map_or(b, |n| n.min(b)));
+                }
+            }
+        };
+        if let Some((not_before, not_after)) = leaf_window {
+            consider(not_before, not_after);
+        }
+        // Presented intermediates: memoized facts when the CA is known, else a bounded parse
+        // (at most `max_chain_len` certificates, each within `max_cert_bytes`).
+        if leaf_window.is_some() {
+            for der in chain.certs().iter().skip(1) {
+                let memo = self
+                    .presented_facts
+                    .read()
+                    .ok()
+                    .and_then(|m| m.get(der.as_ref()).cloned());
+                let facts = match memo {
+                    Some(facts) => Some(facts),
+                    None => CertFacts::parse(der.as_ref()).ok().map(Arc::new),
+                };
+                if let Some(facts) = facts {
+                    consider(facts.not_before, facts.not_after);
+                }
+            }
+        }
+        next.map(|s| UnixTime::since_unix_epoch(Duration::from_secs(s)))
     }
 
     /// Facts of an intermediate on a path: configured ones were read at load; presented ones

@@ -72,6 +72,11 @@ impl Pin {
         self.not_before.is_none_or(|nb| now >= nb) && self.not_after.is_none_or(|na| now <= na)
     }
 
+    /// The window's bounds (`None` where open).
+    pub(crate) fn window(&self) -> [Option<UnixTime>; 2] {
+        [self.not_before, self.not_after]
+    }
+
     /// When the pin stops counting, if it ever does.
     pub(crate) fn not_after(&self) -> Option<UnixTime> {
         self.not_after

@@ -37,6 +37,15 @@ pub(crate) fn check_anchor_structure(facts: &CertFacts) -> Result<(), (&'static 
 
 /// Checks a CA certificate below the anchor (configured at load, or presented on a path).
 pub(crate) fn check_intermediate(facts: &CertFacts) -> Result<(), Rejection> {
+    // RFC 5280 §4.2.1.9: conforming CAs MUST mark basicConstraints critical. (webpki already
+    // refuses an issuer without cA=TRUE.)
+    if facts.ca == Some(false) {
+        return Err(violation(
+            "ca_basic_constraints_not_critical",
+            CertRole::Intermediate,
+            "basicConstraints is not critical",
+        ));
+    }
     check_ca_common(facts).map_err(|(rule, detail)| violation(rule, CertRole::Intermediate, detail))
 }
 

@@ -1,0 +1,417 @@
+//! The `certgate` binary's contract: exit 0 accept, 1 reject, 2 usage or unreadable input;
+//! `verify` prints exactly one JSON line; `inspect` prints one JSON line per certificate.
+#![cfg(feature = "cli")]
+// Test code: panics are failures. clippy.toml's allowances only cover #[test] fns, so the
+// helpers below need the file-level allow.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use certgate::Pin;
+use common::{OTHER_APP, SHOP, pki};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use tempfile::TempDir;
+use x509_parser::prelude::{FromDer, X509Certificate};
+
+/// Every run pins the clock to the fixture's "now".
+const TIME: &str = "2026-06-01T00:00:00Z";
+
+fn fixture_dir() -> TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    pki().write_to(dir.path());
+    dir
+}
+
+/// Runs `certgate` in `dir` with `args`.
+fn run(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_certgate"))
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("run certgate")
+}
+
+/// `certgate verify --time TIME --trust-anchors root.pem <extra...> <chain>`.
+fn verify(dir: &Path, extra: &[&str], chain: &str) -> Output {
+    let mut args = vec!["verify", "--time", TIME, "--trust-anchors", "root.pem"];
+    args.extend_from_slice(extra);
+    args.push(chain);
+    run(dir, &args)
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8(out.stdout.clone()).expect("UTF-8 stdout")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8(out.stderr.clone()).expect("UTF-8 stderr")
+}
+
+/// The single JSON line of a `verify` run, checking the exit code.
+fn verdict(out: &Output, code: i32) -> (String, Value) {
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "stdout: {}\nstderr: {}",
+        stdout(out),
+        stderr(out)
+    );
+    let text = stdout(out);
+    assert!(text.ends_with('\n'), "{text:?}");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 1, "exactly one line: {text:?}");
+    let json: Value = serde_json::from_str(lines[0]).expect("stdout is JSON");
+    (lines[0].to_owned(), json)
+}
+
+fn rejected_with(out: &Output, code: &str) -> Value {
+    let (line, json) = verdict(out, 1);
+    assert!(
+        line.starts_with(&format!(r#"{{"verdict":"reject","code":"{code}","#)),
+        "{line}"
+    );
+    assert!(
+        json["detail"].as_str().is_some_and(|d| !d.is_empty()),
+        "{line}"
+    );
+    json
+}
+
+/// Usage errors: exit 2, nothing on stdout, a message on stderr.
+fn usage_error(out: &Output) -> String {
+    assert_eq!(out.status.code(), Some(2), "stdout: {}", stdout(out));
+    assert!(out.stdout.is_empty(), "stdout: {}", stdout(out));
+    let err = stderr(out);
+    assert!(!err.trim().is_empty());
+    err
+}
+
+fn spki_pin(der: &[u8]) -> String {
+    let (_, cert) = X509Certificate::from_der(der).expect("fixture certificate parses");
+    Pin::from_spki_sha256(Sha256::digest(cert.public_key().raw).into()).to_string()
+}
+
+#[test]
+fn genuine_chain_is_accepted() {
+    let dir = fixture_dir();
+    let out = verify(dir.path(), &[], "genuine.chain.pem");
+    let (line, json) = verdict(&out, 0);
+    assert!(line.starts_with(r#"{"verdict":"accept","#), "{line}");
+    assert_eq!(json["identity"]["app_id"], SHOP);
+    assert_eq!(json["identity"]["chain_len"], 3);
+    assert_eq!(json["identity"]["valid_until"], "2027-01-01T00:00:00Z");
+    assert!(out.stderr.is_empty(), "{}", stderr(&out));
+}
+
+#[test]
+fn revoked_leaf_with_crls() {
+    let dir = fixture_dir();
+    let out = verify(
+        dir.path(),
+        &["--crl", "intermediate.crl.pem", "--crl", "root.crl.pem"],
+        "revoked.chain.pem",
+    );
+    rejected_with(&out, "revoked");
+    // The same CRLs accept the genuine leaf, with the CRLs' deadline.
+    let out = verify(
+        dir.path(),
+        &["--crl", "intermediate.crl.pem", "--crl", "root.crl.pem"],
+        "genuine.chain.pem",
+    );
+    let (_, json) = verdict(&out, 0);
+    assert_eq!(json["identity"]["valid_until"], "2026-07-01T00:00:00Z");
+}
+
+#[test]
+fn allow_app_refuses_other_apps() {
+    let dir = fixture_dir();
+    let out = verify(dir.path(), &["--allow-app", OTHER_APP], "genuine.chain.pem");
+    rejected_with(&out, "app_not_allowed");
+    let out = verify(
+        dir.path(),
+        &["--allow-app", OTHER_APP],
+        "other-app.chain.pem",
+    );
+    verdict(&out, 0);
+}
+
+#[test]
+fn pins() {
+    let dir = fixture_dir();
+    let wrong = "sha256/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+    rejected_with(
+        &verify(dir.path(), &["--pin-spki", wrong], "genuine.chain.pem"),
+        "pin_mismatch",
+    );
+    let right = spki_pin(&pki().intermediate());
+    let out = verify(
+        dir.path(),
+        &["--pin-spki", wrong, "--pin-spki", &right],
+        "genuine.chain.pem",
+    );
+    let (_, json) = verdict(&out, 0);
+    assert_eq!(json["identity"]["matched"], right.as_str());
+    // A pin that is not sha256/<base64> is a usage error.
+    usage_error(&verify(
+        dir.path(),
+        &["--pin-spki", "md5/xyz"],
+        "genuine.chain.pem",
+    ));
+}
+
+#[test]
+fn server_usage_with_a_dns_name() {
+    let dir = fixture_dir();
+    let out = verify(
+        dir.path(),
+        &["--usage", "server", "--dns-name", "server.example.com"],
+        "server.chain.pem",
+    );
+    let (_, json) = verdict(&out, 0);
+    assert_eq!(json["identity"]["dns_names"][0], "server.example.com");
+    assert_eq!(json["identity"]["app_id"], Value::Null);
+
+    let out = verify(
+        dir.path(),
+        &["--usage", "server", "--dns-name", "other.example.com"],
+        "server.chain.pem",
+    );
+    rejected_with(&out, "name_mismatch");
+
+    // A client leaf is refused for server use, and vice versa.
+    let out = verify(dir.path(), &["--usage", "server"], "genuine.chain.pem");
+    rejected_with(&out, "wrong_key_usage");
+    rejected_with(
+        &verify(dir.path(), &[], "server.chain.pem"),
+        "wrong_key_usage",
+    );
+    // --dns-name without --usage server is a usage error.
+    usage_error(&verify(
+        dir.path(),
+        &["--dns-name", "server.example.com"],
+        "server.chain.pem",
+    ));
+}
+
+#[test]
+fn rejections_from_the_fixture() {
+    let dir = fixture_dir();
+    for (chain, code) in [
+        ("expired.chain.pem", "expired"),
+        ("not-yet-valid.chain.pem", "not_yet_valid"),
+        ("foreign-ca.chain.pem", "unknown_issuer"),
+        ("impostor-same-names.chain.pem", "bad_signature"),
+        ("no-eku.chain.pem", "wrong_key_usage"),
+        ("no-aki.chain.pem", "profile_violation"),
+        ("two-app-ids.chain.pem", "no_app_id"),
+        ("huge.chain.pem", "certificate_too_large"),
+    ] {
+        let out = verify(dir.path(), &[], chain);
+        assert_eq!(out.status.code(), Some(1), "{chain}: {}", stdout(&out));
+        rejected_with(&out, code);
+    }
+}
+
+#[test]
+fn text_garbage_chain_is_a_usage_error() {
+    let dir = fixture_dir();
+    std::fs::write(dir.path().join("garbage.pem"), "hello, world\n").unwrap();
+    let err = usage_error(&verify(dir.path(), &[], "garbage.pem"));
+    assert!(err.contains("garbage.pem"), "{err}");
+}
+
+#[test]
+fn der_looking_garbage_is_a_malformed_certificate() {
+    let dir = fixture_dir();
+    std::fs::write(
+        dir.path().join("garbage.der"),
+        [0x30, 0x03, 0x01, 0x02, 0x03],
+    )
+    .unwrap();
+    rejected_with(
+        &verify(dir.path(), &[], "garbage.der"),
+        "malformed_certificate",
+    );
+}
+
+#[test]
+fn broken_pem_is_a_usage_error() {
+    let dir = fixture_dir();
+    std::fs::write(
+        dir.path().join("broken.pem"),
+        "-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    usage_error(&verify(dir.path(), &[], "broken.pem"));
+}
+
+#[test]
+fn missing_files_are_usage_errors() {
+    let dir = fixture_dir();
+    let err = usage_error(&verify(dir.path(), &[], "nope.pem"));
+    assert!(err.contains("no such file"), "{err}");
+    usage_error(&run(
+        dir.path(),
+        &[
+            "verify",
+            "--time",
+            TIME,
+            "--trust-anchors",
+            "nope.pem",
+            "genuine.chain.pem",
+        ],
+    ));
+    usage_error(&verify(
+        dir.path(),
+        &["--crl", "nope.crl.pem"],
+        "genuine.chain.pem",
+    ));
+}
+
+#[test]
+fn bad_time_is_a_usage_error() {
+    let dir = fixture_dir();
+    let out = run(
+        dir.path(),
+        &[
+            "verify",
+            "--time",
+            "next tuesday",
+            "--trust-anchors",
+            "root.pem",
+            "genuine.chain.pem",
+        ],
+    );
+    let err = usage_error(&out);
+    assert!(err.contains("--time"), "{err}");
+}
+
+#[test]
+fn no_trust_anchor_is_a_usage_error() {
+    let dir = fixture_dir();
+    let out = run(dir.path(), &["verify", "--time", TIME, "genuine.chain.pem"]);
+    let err = usage_error(&out);
+    assert!(err.contains("trust"), "{err}");
+}
+
+#[test]
+fn non_conforming_crl_is_a_usage_error() {
+    let dir = fixture_dir();
+    let err = usage_error(&verify(
+        dir.path(),
+        &["--crl", "no-crl-number.crl.pem"],
+        "genuine.chain.pem",
+    ));
+    assert!(err.contains("crl_number"), "{err}");
+}
+
+#[test]
+fn policy_file_plus_flags() {
+    let dir = fixture_dir();
+    std::fs::write(
+        dir.path().join("policy.toml"),
+        format!(
+            "[trust]\nanchors = [\"root.pem\"]\n\n[revocation]\ncrls = [\"intermediate.crl.pem\", \"root.crl.pem\"]\n\n[[apps]]\nid = \"{SHOP}\"\n"
+        ),
+    )
+    .unwrap();
+    let with_policy = |extra: &[&str], chain: &str| {
+        let mut args = vec!["verify", "--time", TIME, "--policy", "policy.toml"];
+        args.extend_from_slice(extra);
+        args.push(chain);
+        run(dir.path(), &args)
+    };
+    // The policy alone: its anchors, CRLs and app list apply.
+    let (_, json) = verdict(&with_policy(&[], "genuine.chain.pem"), 0);
+    assert_eq!(json["identity"]["matched"], SHOP);
+    rejected_with(&with_policy(&[], "revoked.chain.pem"), "revoked");
+    rejected_with(&with_policy(&[], "other-app.chain.pem"), "app_not_allowed");
+    // Flags add to it.
+    verdict(
+        &with_policy(&["--allow-app", OTHER_APP], "other-app.chain.pem"),
+        0,
+    );
+    rejected_with(
+        &with_policy(
+            &[
+                "--pin-spki",
+                "sha256/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+            ],
+            "genuine.chain.pem",
+        ),
+        "pin_mismatch",
+    );
+    // A policy error is a usage error naming the file and field.
+    std::fs::write(
+        dir.path().join("bad.toml"),
+        "[trust]\nanchors = [\"root.pem\", \"missing.pem\"]\n",
+    )
+    .unwrap();
+    let err = usage_error(&run(
+        dir.path(),
+        &[
+            "verify",
+            "--time",
+            TIME,
+            "--policy",
+            "bad.toml",
+            "genuine.chain.pem",
+        ],
+    ));
+    assert!(err.contains("bad.toml"), "{err}");
+    assert!(err.contains("trust.anchors[1]"), "{err}");
+}
+
+#[test]
+fn inspect_prints_one_json_line_per_certificate() {
+    let dir = fixture_dir();
+    let out = run(dir.path(), &["inspect", "genuine.pem"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 1, "{text}");
+    let json: Value = serde_json::from_str(lines[0]).unwrap();
+    assert_eq!(json["app_id"], SHOP);
+    assert_eq!(
+        json["spki_sha256"],
+        spki_pin(&pki().leaf(common::Leaf::Genuine).cert).as_str()
+    );
+    assert_eq!(json["serial"], "10:00");
+
+    // A chain file: the leaf and then its intermediate (no app id).
+    let out = run(dir.path(), &["inspect", "genuine.chain.pem"]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    let inter: Value = serde_json::from_str(lines[1]).unwrap();
+    assert_eq!(inter["app_id"], Value::Null);
+    assert_eq!(
+        inter["spki_sha256"],
+        spki_pin(&pki().intermediate()).as_str()
+    );
+
+    // A leaf with two app ids: exit 1 and a reject line.
+    let out = run(dir.path(), &["inspect", "two-app-ids.pem"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).starts_with(r#"{"verdict":"reject","code":"no_app_id""#));
+
+    usage_error(&run(dir.path(), &["inspect", "nope.pem"]));
+}
+
+#[test]
+fn no_arguments_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(dir.path(), &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+}
