@@ -98,6 +98,13 @@ pub(crate) fn read_bounded(path: &Path, max: u64) -> Result<Vec<u8>, String> {
         std::io::ErrorKind::NotFound => format!("no such file: {}", path.display()),
         _ => format!("cannot open {}: {e}", path.display()),
     })?;
+    // A FIFO or a device (`/dev/stdin`, `/dev/zero`) would block or never end: regular files only.
+    let metadata = file
+        .metadata()
+        .map_err(|e| format!("cannot stat {}: {e}", path.display()))?;
+    if !metadata.is_file() {
+        return Err(format!("{} is not a regular file", path.display()));
+    }
     let mut bytes = Vec::new();
     file.take(max.saturating_add(1))
         .read_to_end(&mut bytes)

@@ -151,7 +151,13 @@ fn yes() -> bool {
 }
 
 /// Parses policy text (TOML, or JSON when `json`) into a builder; files are read from `base`.
-pub(super) fn parse(text: &str, json: bool, base: &Path) -> Result<VerifierBuilder, PolicyError> {
+///
+/// `base` is `None` for offline parsing: every file reference is then an error.
+pub(super) fn parse(
+    text: &str,
+    json: bool,
+    base: Option<&Path>,
+) -> Result<VerifierBuilder, PolicyError> {
     let file: PolicyFile = if json {
         serde_json::from_str(text).map_err(|e| {
             PolicyError::new(
@@ -302,11 +308,17 @@ fn pin(spec: &PinSpec, field: &str) -> Result<Pin, PolicyError> {
 
 /// Reads the file at `path` (relative to `base`) with `reader`, naming `field` on error.
 fn read<T>(
-    base: &Path,
+    base: Option<&Path>,
     path: &str,
     field: &str,
     reader: fn(&Path) -> Result<Vec<T>, String>,
 ) -> Result<Vec<T>, PolicyError> {
+    let Some(base) = base else {
+        return Err(PolicyError::new(
+            field,
+            format!("file access is disabled: {path}"),
+        ));
+    };
     let full = base.join(path);
     reader(&full).map_err(|e| {
         // Name the path as written in the policy, which is what the operator will look for.

@@ -534,7 +534,7 @@ impl Policy {
         let json = path
             .extension()
             .is_some_and(|e| e.eq_ignore_ascii_case("json"));
-        file::parse(&text, json, base).map_err(|e| e.in_file(path))
+        file::parse(&text, json, Some(base)).map_err(|e| e.in_file(path))
     }
 
     /// Builds a policy from TOML text, resolving relative paths against `base`.
@@ -543,11 +543,29 @@ impl Policy {
     ///
     /// A [`PolicyError`] naming the field.
     pub fn from_toml_str(text: &str, base: &Path) -> Result<Self, PolicyError> {
-        let verifier = file::parse(text, false, base)?.build()?;
+        let verifier = file::parse(text, false, Some(base))?.build()?;
         Ok(Self {
             verifier: Arc::new(verifier),
             source: None,
         })
+    }
+
+    /// Parses and validates policy text (TOML, or JSON when `json`) without touching the file
+    /// system: every file reference is an error. For linting and fuzzing policy files.
+    ///
+    /// ```
+    /// let err = certgate::Policy::parse_offline("[trust]\nanchors = []\n[limits]\nmax_chain_len = 0\n", false)
+    ///     .unwrap_err();
+    /// assert_eq!(err.field(), "limits.max_chain_len");
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// A [`PolicyError`] naming the field.
+    pub fn parse_offline(text: &str, json: bool) -> Result<VerifierBuilder, PolicyError> {
+        let builder = file::parse(text, json, None)?;
+        check_limits(&builder.limits)?;
+        Ok(builder)
     }
 
     /// Wraps a verifier built in code.
