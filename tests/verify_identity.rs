@@ -482,6 +482,35 @@ fn profile_violation_ski_missing_on_an_intermediate() {
 }
 
 #[test]
+fn profile_violation_non_critical_basic_constraints_on_an_intermediate() {
+    let chain = pki().non_critical_bc_chain();
+    let rejection = build(builder())
+        .verify(&PeerChain::new(chain.clone()), NOW)
+        .unwrap_err();
+    assert_eq!(rejection.code(), "profile_violation");
+    assert_eq!(
+        profile_rule(&rejection),
+        ("ca_basic_constraints_not_critical", CertRole::Intermediate)
+    );
+    // Configured, it is refused at build; without the strict profile the chain is accepted.
+    let err = builder()
+        .intermediate(chain[1].clone())
+        .build()
+        .unwrap_err();
+    assert_eq!(err.field(), "trust.intermediates[0]");
+    assert!(
+        err.message().contains("ca_basic_constraints_not_critical"),
+        "{}",
+        err.message()
+    );
+    assert!(
+        build(builder().strict_profile(false))
+            .verify(&PeerChain::new(chain), NOW)
+            .is_ok()
+    );
+}
+
+#[test]
 fn profile_violations_are_accepted_without_the_strict_profile() {
     let lenient = build(builder().strict_profile(false));
     for leaf in [

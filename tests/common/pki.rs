@@ -914,6 +914,37 @@ impl TestPki {
         self.cross_b.clone()
     }
 
+    /// A genuine-looking leaf under an intermediate (signed by the real root) whose
+    /// basicConstraints cA=TRUE is NOT critical; the chain presents that intermediate.
+    /// Generated on each call.
+    pub fn non_critical_bc_chain(&self) -> Vec<CertificateDer<'static>> {
+        let mut params = ca_params(
+            "certgate Non-Critical-BC CA",
+            "certgate tests",
+            0x1F00,
+            to_dt(at("2025-01-01T00:00:00Z")),
+            to_dt(at("2030-01-01T00:00:00Z")),
+        );
+        params.is_ca = IsCa::NoCa;
+        params
+            .custom_extensions
+            .push(basic_constraints_ext(true, false));
+        let ca = sub_ca(params, &self.root);
+        let leaf = leaf_params(
+            SHOP,
+            0x1F01,
+            to_dt(at("2026-01-01T00:00:00Z")),
+            to_dt(at("2027-01-01T00:00:00Z")),
+        );
+        sign_leaf(
+            &leaf,
+            KeyPair::generate().unwrap(),
+            &ca,
+            vec![ca.cert.clone()],
+        )
+        .chain()
+    }
+
     /// Intermediate signed by the real root that has no subjectKeyIdentifier.
     pub fn no_ski_intermediate(&self) -> CertificateDer<'static> {
         self.no_ski_intermediate.cert.clone()
