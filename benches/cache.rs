@@ -10,7 +10,7 @@ mod common;
 
 use std::hint::black_box;
 
-use certgate::{CacheConfig, Gate, PeerChain, Policy};
+use certgate::{Gate, PeerChain, Policy};
 use common::{Alg, Hierarchy, now};
 use criterion::{Criterion, criterion_group, criterion_main};
 use rustls_pki_types::CertificateDer;
@@ -30,8 +30,8 @@ fn cache_hit(c: &mut Criterion) {
     });
     for n in [10_000u64, 1_000_000].into_iter().filter(|n| *n <= max) {
         let gate = Gate::builder(Policy::from_verifier(h.typical_verifier()))
-            .cache(capacity(n + 10))
-            .event_sink(std::sync::Arc::new(Quiet))
+            .cache(common::capacity(n + 10))
+            .event_sink(std::sync::Arc::new(common::Quiet))
             .clock(now)
             .build()
             .unwrap();
@@ -50,19 +50,6 @@ fn cache_hit(c: &mut Criterion) {
         });
     }
     group.finish();
-}
-
-fn capacity(n: u64) -> CacheConfig {
-    let mut config = CacheConfig::default();
-    config.capacity = n;
-    config
-}
-
-/// Events are not what is measured here.
-struct Quiet;
-
-impl certgate::EventSink for Quiet {
-    fn record(&self, _: &certgate::VerdictEvent) {}
 }
 
 criterion_group!(benches, cache_hit);

@@ -85,7 +85,7 @@ fn handshake(server: &Arc<ServerConfig>, client: &Arc<ClientConfig>) -> bool {
 
 fn quiet_gate(policy: Policy) -> Gate {
     Gate::builder(policy)
-        .event_sink(Arc::new(Quiet))
+        .event_sink(Arc::new(common::Quiet))
         .build()
         .unwrap()
 }
@@ -173,13 +173,6 @@ fn handshakes(c: &mut Criterion) {
         b.iter(|| handshake(&certgate_crl, &client))
     });
     group.finish();
-}
-
-/// Events are not what is measured here.
-struct Quiet;
-
-impl certgate::EventSink for Quiet {
-    fn record(&self, _: &certgate::VerdictEvent) {}
 }
 
 criterion_group!(benches, handshakes);

@@ -57,7 +57,7 @@ fn per_request(c: &mut Criterion) {
     let h = Hierarchy::new(Alg::P256);
     let chain = h.chain();
     let gate = Gate::builder(Policy::from_verifier(h.typical_verifier()))
-        .event_sink(Arc::new(Quiet))
+        .event_sink(Arc::new(common::Quiet))
         // The real clock's cost (one read per request), pinned to the fixture's instant.
         .clock(|| {
             black_box(rustls_pki_types::UnixTime::now());
@@ -83,13 +83,6 @@ fn per_request(c: &mut Criterion) {
         stats.misses, 1,
         "every measured request must be served from the connection memo"
     );
-}
-
-/// Events are not what is measured here.
-struct Quiet;
-
-impl certgate::EventSink for Quiet {
-    fn record(&self, _: &certgate::VerdictEvent) {}
 }
 
 criterion_group!(benches, per_request);

@@ -18,7 +18,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Instant;
 
-use certgate::{CacheConfig, Gate, PeerChain, Policy};
+use certgate::{Gate, PeerChain, Policy};
 use common::{Alg, Hierarchy, now, rss_bytes};
 
 fn env(name: &str, default: usize) -> usize {
@@ -58,8 +58,8 @@ fn main() {
     let gate = Gate::builder(Policy::from_verifier(
         h.typical().strict_profile(true).build().unwrap(),
     ))
-    .cache(capacity((n + 1000) as u64))
-    .event_sink(Arc::new(Quiet))
+    .cache(common::capacity((n + 1000) as u64))
+    .event_sink(Arc::new(common::Quiet))
     .clock(now)
     .build()
     .unwrap();
@@ -109,17 +109,4 @@ fn main() {
         start.elapsed().as_secs_f64(),
         after.saturating_sub(before) as f64 / stats.entries.max(1) as f64
     );
-}
-
-fn capacity(n: u64) -> CacheConfig {
-    let mut config = CacheConfig::default();
-    config.capacity = n;
-    config
-}
-
-/// Events are not what is measured here.
-struct Quiet;
-
-impl certgate::EventSink for Quiet {
-    fn record(&self, _: &certgate::VerdictEvent) {}
 }

@@ -282,3 +282,17 @@ pub fn rss_bytes() -> u64 {
     let pages: u64 = statm.split_whitespace().nth(1).unwrap().parse().unwrap();
     pages * 4096
 }
+
+/// An event sink that drops events: events are not what the benches measure.
+pub struct Quiet;
+
+impl certgate::EventSink for Quiet {
+    fn record(&self, _: &certgate::VerdictEvent) {}
+}
+
+/// The default cache configuration with room for `n` verdicts.
+pub fn capacity(n: u64) -> certgate::CacheConfig {
+    let mut config = certgate::CacheConfig::default();
+    config.capacity = n;
+    config
+}
