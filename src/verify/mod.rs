@@ -255,7 +255,10 @@ impl Verifier {
         let mut time = now;
         let mut retries = 0;
         loop {
+            // Each attempt starts clean: only the attempt that webpki accepts may supply the
+            // outcome.
             refused.replace(None);
+            accepted.replace(None);
             let usage = match self.usage {
                 Usage::Client => KeyUsage::client_auth(),
                 Usage::Server(_) => KeyUsage::server_auth(),
