@@ -53,15 +53,47 @@ impl Default for CacheConfig {
 /// Longest TTL accepted: moka panics on TTLs near 1000 years; a day is plenty for a verdict.
 pub(crate) const MAX_TTL: Duration = Duration::from_secs(24 * 3600);
 
-/// A verdict as stored: the result, until when it holds, and the leaf fingerprint for events.
+/// A verdict as stored: the result and until when it holds. Kept small (a cache holds up to
+/// millions): rejections are boxed with the leaf fingerprint events need (an accept's is in
+/// its identity), and moka's expiry is kept in whole seconds.
 #[derive(Debug)]
 pub(crate) struct VerdictEntry {
-    pub(crate) result: Result<PeerIdentity, Rejection>,
+    result: Result<PeerIdentity, Box<Rejected>>,
     /// The verdict must not be used at or after this instant.
     pub(crate) valid_until: UnixTime,
-    pub(crate) fingerprint: Option<[u8; 32]>,
-    /// moka's own expiry for this entry.
-    ttl: Duration,
+    /// moka's own expiry for this entry, in seconds (at most `MAX_TTL`).
+    ttl_secs: u32,
+}
+
+#[derive(Debug)]
+struct Rejected {
+    rejection: Rejection,
+    fingerprint: Option<[u8; 32]>,
+}
+
+impl VerdictEntry {
+    pub(crate) fn result(&self) -> Result<&PeerIdentity, &Rejection> {
+        match &self.result {
+            Ok(identity) => Ok(identity),
+            Err(rejected) => Err(&rejected.rejection),
+        }
+    }
+
+    pub(crate) fn identity(&self) -> Option<&PeerIdentity> {
+        self.result.as_ref().ok()
+    }
+
+    pub(crate) fn rejection(&self) -> Option<&Rejection> {
+        self.result.as_ref().err().map(|r| &r.rejection)
+    }
+
+    /// SHA-256 of the presented leaf, when there was one.
+    pub(crate) fn fingerprint(&self) -> Option<[u8; 32]> {
+        match &self.result {
+            Ok(identity) => Some(identity.fingerprint()),
+            Err(rejected) => rejected.fingerprint,
+        }
+    }
 }
 
 /// Hit, miss and eviction counts of a [`VerdictCache`].
@@ -105,7 +137,7 @@ impl moka::Expiry<VerdictKey, Arc<VerdictEntry>> for EntryExpiry {
         value: &Arc<VerdictEntry>,
         _: Instant,
     ) -> Option<Duration> {
-        Some(value.ttl)
+        Some(Duration::from_secs(u64::from(value.ttl_secs)))
     }
 }
 
@@ -187,11 +219,18 @@ impl VerdictCache {
                 )
             }
         };
+        let result = result.map_err(|rejection| {
+            Box::new(Rejected {
+                rejection,
+                fingerprint,
+            })
+        });
+        // TTLs are clamped to MAX_TTL (a day), which fits in u32 seconds.
+        let ttl_secs = u32::try_from(ttl.as_secs()).unwrap_or(u32::MAX);
         let entry = Arc::new(VerdictEntry {
             result,
             valid_until,
-            fingerprint,
-            ttl,
+            ttl_secs,
         });
         if !ttl.is_zero() {
             self.cache.insert(key, Arc::clone(&entry));

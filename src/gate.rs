@@ -49,20 +49,17 @@ pub struct Verdict {
 impl Verdict {
     /// The verified identity, when the chain was accepted.
     pub fn identity(&self) -> Option<&PeerIdentity> {
-        self.entry.result.as_ref().ok()
+        self.entry.identity()
     }
 
     /// Why the chain was rejected, when it was.
     pub fn rejection(&self) -> Option<&Rejection> {
-        self.entry.result.as_ref().err()
+        self.entry.rejection()
     }
 
     /// `accept`, or the rejection's reason code.
     pub fn code(&self) -> &'static str {
-        match &self.entry.result {
-            Ok(_) => "accept",
-            Err(rejection) => rejection.code(),
-        }
+        self.entry.rejection().map_or("accept", Rejection::code)
     }
 
     /// Whether the gate refuses this peer (rejected, and the mode for its code is enforce).
@@ -94,7 +91,8 @@ impl Verdict {
 impl fmt::Debug for Verdict {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Verdict")
-            .field("result", &self.entry.result)
+            .field("identity", &self.entry.identity())
+            .field("rejection", &self.entry.rejection())
             .field("refused", &self.refused)
             .field("cached", &self.cached)
             .field("generation", &self.generation)
@@ -301,10 +299,9 @@ impl Gate {
                 )
             }
         };
-        let refused = match &entry.result {
-            Ok(_) => false,
-            Err(rejection) => self.mode_for(rejection.code()) == Mode::Enforce,
-        };
+        let refused = entry
+            .rejection()
+            .is_some_and(|rejection| self.mode_for(rejection.code()) == Mode::Enforce);
         let verdict = Verdict {
             entry,
             refused,
@@ -408,7 +405,7 @@ impl Gate {
     }
 
     fn emit(&self, verdict: &Verdict, now: UnixTime, peer: Option<SocketAddr>) {
-        let (action, app_id, detail) = match &verdict.entry.result {
+        let (action, app_id, detail) = match verdict.entry.result() {
             Ok(identity) => (Action::Accept, identity.app_id().cloned(), None),
             Err(rejection) => {
                 let action = if verdict.refused {
@@ -424,7 +421,7 @@ impl Gate {
             action,
             warnings: verdict.warnings().iter().map(|w| w.code()).collect(),
             app_id,
-            fingerprint: verdict.entry.fingerprint.map(|f| crate::hex(&f)),
+            fingerprint: verdict.entry.fingerprint().map(|f| crate::hex(&f)),
             peer_addr: peer,
             cached: verdict.cached,
             generation: verdict.generation,
