@@ -317,16 +317,22 @@ impl Gate {
     /// the current generation and within its `valid_until` (one atomic load and a clock read),
     /// otherwise [`Gate::check_from`] at the gate's clock, memoized.
     pub fn check_request(&self, chain: &PeerChain, peer: Option<SocketAddr>) -> Verdict {
+        self.check_request_with(chain, || peer)
+    }
+
+    /// [`Gate::check_request`] with the peer's address looked up only when needed (a miss).
+    pub(crate) fn check_request_with(
+        &self,
+        chain: &PeerChain,
+        peer: impl FnOnce() -> Option<SocketAddr>,
+    ) -> Verdict {
         let generation = self.inner.generation.load(Ordering::Acquire);
         let now = (self.inner.clock)();
-        if let Some(memo) = chain.memo() {
-            if memo.generation == generation && now < memo.verdict.valid_until() {
-                let mut verdict = memo.verdict.clone();
-                verdict.cached = true;
-                return verdict;
-            }
+        if let Some(mut verdict) = chain.memo_for(generation, now) {
+            verdict.cached = true;
+            return verdict;
         }
-        let verdict = self.check_from(chain, now, peer);
+        let verdict = self.check_from(chain, now, peer());
         chain.set_memo(Memo {
             generation: verdict.generation,
             verdict: verdict.clone(),

@@ -67,8 +67,20 @@ impl PeerChain {
         self.digest
     }
 
-    pub(crate) fn memo(&self) -> Option<Arc<Memo>> {
-        self.memo.load_full()
+    /// The memoized verdict when it is for `generation` and still holds at `now` (a guard,
+    /// no reference-count round trip on the hot path).
+    pub(crate) fn memo_for(
+        &self,
+        generation: u64,
+        now: rustls_pki_types::UnixTime,
+    ) -> Option<Verdict> {
+        let memo = self.memo.load();
+        match &*memo {
+            Some(memo) if memo.generation == generation && now < memo.verdict.valid_until() => {
+                Some(memo.verdict.clone())
+            }
+            _ => None,
+        }
     }
 
     pub(crate) fn set_memo(&self, memo: Memo) {

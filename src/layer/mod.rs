@@ -97,8 +97,11 @@ where
     }
 
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
-        let mut verdict = match peer_of(req.extensions()) {
-            Some((chain, peer)) => self.gate.check_request(chain, peer),
+        let extensions = req.extensions();
+        let mut verdict = match peer_chain(extensions) {
+            Some(chain) => self
+                .gate
+                .check_request_with(chain, || peer_addr(extensions)),
             // No transport identity at all: judged as an empty chain (no_certificate).
             None => self.gate.check_request(&PeerChain::new(Vec::new()), None),
         };
@@ -116,17 +119,31 @@ where
     }
 }
 
-/// The connection's chain and address: `PeerChain` and `PeerAddr` extensions, or axum's
-/// `ConnectInfo` when served through `server::TlsListener`.
-fn peer_of(extensions: &http::Extensions) -> Option<(&PeerChain, Option<SocketAddr>)> {
+/// The connection's chain: a `PeerChain` extension, or the one in axum's `ConnectInfo` when
+/// served through `server::TlsListener`.
+fn peer_chain(extensions: &http::Extensions) -> Option<&PeerChain> {
     if let Some(chain) = extensions.get::<PeerChain>() {
-        return Some((chain, extensions.get::<PeerAddr>().map(|p| p.0)));
+        return Some(chain);
     }
     #[cfg(all(feature = "axum", feature = "server"))]
     if let Some(info) =
         extensions.get::<axum::extract::ConnectInfo<crate::server::TlsConnectInfo>>()
     {
-        return Some((&info.0.chain, Some(info.0.addr)));
+        return Some(&info.0.chain);
+    }
+    None
+}
+
+/// The peer's address: a `PeerAddr` extension, or axum's `ConnectInfo` (see [`peer_chain`]).
+fn peer_addr(extensions: &http::Extensions) -> Option<SocketAddr> {
+    if let Some(addr) = extensions.get::<PeerAddr>() {
+        return Some(addr.0);
+    }
+    #[cfg(all(feature = "axum", feature = "server"))]
+    if let Some(info) =
+        extensions.get::<axum::extract::ConnectInfo<crate::server::TlsConnectInfo>>()
+    {
+        return Some(info.0.addr);
     }
     None
 }
