@@ -340,7 +340,8 @@ impl Gate {
         verdict
     }
 
-    /// Replaces the policy. Every verdict from before is recomputed on its next use.
+    /// Replaces the policy. Every verdict from before is recomputed on its next use, and the
+    /// cached verdicts of the old policy are dropped.
     pub fn reload(&self, policy: Policy) {
         let _guard = self
             .inner
@@ -358,6 +359,10 @@ impl Gate {
             .current
             .store(Arc::new(Snapshot { policy, generation }));
         self.inner.generation.store(generation, Ordering::Release);
+        // Entries of older generations can never be served again: drop them now rather than
+        // letting them hold memory until their TTL (a check racing this reload may still insert
+        // one old-generation entry; it is ignored and ages out).
+        self.inner.cache.clear();
     }
 
     /// Loads the policy at `path` and, if it is valid, swaps it in.

@@ -27,6 +27,9 @@ pub fn parse_certificates(bytes: &[u8]) -> Result<Vec<CertificateDer<'static>>, 
         if certs.is_empty() {
             return Err("no CERTIFICATE block in the PEM".into());
         }
+        if certs.iter().any(|c| c.is_empty()) {
+            return Err("empty CERTIFICATE block in the PEM".into());
+        }
         Ok(certs)
     } else if bytes.first() == Some(&0x30) {
         Ok(vec![CertificateDer::from(bytes.to_vec())])
@@ -48,6 +51,9 @@ pub fn parse_crls(bytes: &[u8]) -> Result<Vec<CertificateRevocationListDer<'stat
         if crls.is_empty() {
             return Err("no X509 CRL block in the PEM".into());
         }
+        if crls.iter().any(|c| c.is_empty()) {
+            return Err("empty X509 CRL block in the PEM".into());
+        }
         Ok(crls)
     } else if bytes.first() == Some(&0x30) {
         Ok(vec![CertificateRevocationListDer::from(bytes.to_vec())])
@@ -62,7 +68,11 @@ pub fn parse_crls(bytes: &[u8]) -> Result<Vec<CertificateRevocationListDer<'stat
 ///
 /// Returns a message when the input holds no private key.
 pub fn parse_private_key(bytes: &[u8]) -> Result<PrivateKeyDer<'static>, String> {
-    PrivateKeyDer::from_pem_slice(bytes).map_err(|e| format!("no private key: {e}"))
+    let key = PrivateKeyDer::from_pem_slice(bytes).map_err(|e| format!("no private key: {e}"))?;
+    if key.secret_der().is_empty() {
+        return Err("empty private key block in the PEM".into());
+    }
+    Ok(key)
 }
 
 /// Reads certificates from a PEM or DER file.
@@ -117,4 +127,45 @@ pub(crate) fn read_bounded(path: &Path, max: u64) -> Result<Vec<u8>, String> {
 
 fn looks_like_pem(bytes: &[u8]) -> bool {
     bytes.windows(11).any(|w| w == b"-----BEGIN ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_pem_blocks_are_refused() {
+        let cert = b"-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n";
+        assert_eq!(
+            parse_certificates(cert).unwrap_err(),
+            "empty CERTIFICATE block in the PEM"
+        );
+        let crl = b"-----BEGIN X509 CRL-----\n-----END X509 CRL-----\n";
+        assert_eq!(
+            parse_crls(crl).unwrap_err(),
+            "empty X509 CRL block in the PEM"
+        );
+        let key = b"-----BEGIN PRIVATE KEY-----\n-----END PRIVATE KEY-----\n";
+        assert_eq!(
+            parse_private_key(key).unwrap_err(),
+            "empty private key block in the PEM"
+        );
+    }
+
+    #[test]
+    fn an_empty_block_after_a_good_one_is_refused() {
+        let mut pem = b"-----BEGIN CERTIFICATE-----\nMAA=\n-----END CERTIFICATE-----\n".to_vec();
+        pem.extend_from_slice(b"-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n");
+        assert!(parse_certificates(&pem).is_err());
+    }
+
+    #[test]
+    fn der_and_garbage() {
+        assert_eq!(parse_certificates(&[0x30, 0x00]).unwrap().len(), 1);
+        assert_eq!(
+            parse_certificates(b"hello").unwrap_err(),
+            "neither PEM nor DER"
+        );
+        assert_eq!(parse_crls(b"").unwrap_err(), "neither PEM nor DER");
+    }
 }

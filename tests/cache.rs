@@ -327,6 +327,27 @@ fn reload_bumps_the_generation_and_misses_the_cache() {
 }
 
 #[test]
+fn reload_drops_the_old_generation_entries() {
+    let clock = TestClock::new();
+    let gate = builder(fixture_crl_policy(), &clock).build().unwrap();
+    for leaf in [Leaf::Genuine, Leaf::Revoked, Leaf::OtherApp] {
+        gate.check(&chain_of(leaf), NOW);
+    }
+    gate.cache().run_pending_tasks();
+    assert_eq!(gate.cache_stats().entries, 3);
+
+    gate.reload(fixture_crl_policy());
+    gate.cache().run_pending_tasks();
+    let stats = gate.cache_stats();
+    assert_eq!(stats.entries, 0, "old-generation verdicts must not stay resident");
+    assert_eq!(stats.evictions, 0, "a reload is not a capacity eviction");
+
+    assert!(!gate.check(&chain_of(Leaf::Genuine), NOW).is_cached());
+    gate.cache().run_pending_tasks();
+    assert_eq!(gate.cache_stats().entries, 1);
+}
+
+#[test]
 fn reload_with_a_crl_revoking_the_leaf_revokes_it_at_once() {
     let clock = TestClock::new();
     let gate = builder(fixture_crl_policy(), &clock).build().unwrap();
