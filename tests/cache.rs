@@ -339,7 +339,10 @@ fn reload_drops_the_old_generation_entries() {
     gate.reload(fixture_crl_policy());
     gate.cache().run_pending_tasks();
     let stats = gate.cache_stats();
-    assert_eq!(stats.entries, 0, "old-generation verdicts must not stay resident");
+    assert_eq!(
+        stats.entries, 0,
+        "old-generation verdicts must not stay resident"
+    );
     assert_eq!(stats.evictions, 0, "a reload is not a capacity eviction");
 
     assert!(!gate.check(&chain_of(Leaf::Genuine), NOW).is_cached());
