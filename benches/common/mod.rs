@@ -296,3 +296,42 @@ pub fn capacity(n: u64) -> certgate::CacheConfig {
     config.capacity = n;
     config
 }
+
+/// The baseline of the cold-verification benches: raw rustls-webpki on the hierarchy's chain,
+/// client-auth usage, the intermediate supplied as the peer would present it.
+pub struct WebpkiBaseline {
+    anchors: [rustls_pki_types::TrustAnchor<'static>; 1],
+    intermediates: [CertificateDer<'static>; 1],
+}
+
+impl WebpkiBaseline {
+    pub fn new(h: &Hierarchy) -> Self {
+        Self {
+            anchors: [webpki::anchor_from_trusted_cert(&h.root)
+                .unwrap()
+                .to_owned()],
+            intermediates: [h.intermediate.clone()],
+        }
+    }
+
+    /// Parses `leaf` and verifies it with `verify_for_usage`, as a webpki user does per call.
+    pub fn verify(
+        &self,
+        leaf: &CertificateDer<'_>,
+        revocation: Option<webpki::RevocationOptions<'_>>,
+    ) -> bool {
+        let Ok(cert) = webpki::EndEntityCert::try_from(leaf) else {
+            return false;
+        };
+        cert.verify_for_usage(
+            algorithms(),
+            &self.anchors,
+            &self.intermediates,
+            now(),
+            webpki::KeyUsage::client_auth(),
+            revocation,
+            None,
+        )
+        .is_ok()
+    }
+}
