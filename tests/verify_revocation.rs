@@ -273,6 +273,46 @@ fn crl_with_a_forged_signature_gives_unknown_status() {
 }
 
 #[test]
+fn every_covering_crl_counts_not_just_the_first() {
+    // A CA's earlier CRL (still in its window) listed before the current one must not hide a
+    // revocation the current one carries; neither must a partitioned CRL listed first.
+    for earlier in [Crl::IntermediateEmpty, Crl::IntermediateWithIdp] {
+        let verifier = build(with_crls(&[earlier, Crl::Intermediate, Crl::Root]));
+        assert_eq!(
+            reject(&verifier, Leaf::Revoked),
+            Rejection::Revoked {
+                role: CertRole::Leaf
+            },
+            "{earlier:?} listed first"
+        );
+        accept(&verifier, Leaf::Genuine);
+    }
+}
+
+#[test]
+fn forged_crl_beside_the_real_one_is_ignored() {
+    // The impostor-signed CRL revokes Genuine under the real intermediate's name; the real
+    // intermediate CRL beside it decides, both ways.
+    let verifier = build(with_crls(&[Crl::ImpostorSigned, Crl::Intermediate, Crl::Root]));
+    accept(&verifier, Leaf::Genuine);
+    assert_eq!(reject(&verifier, Leaf::Revoked).code(), "revoked");
+}
+
+#[test]
+fn freshness_comes_from_the_latest_crl_and_revocations_from_all() {
+    // The expired CRL revokes Leaf::Revoked; the current empty one does not list it.
+    let verifier = build(with_crls(&[
+        Crl::IntermediateExpired,
+        Crl::IntermediateEmpty,
+        Crl::Root,
+    ]));
+    let identity = accept(&verifier, Leaf::Genuine);
+    assert_eq!(identity.valid_until(), at("2026-07-01T00:00:00Z"));
+    assert!(identity.warnings().is_empty());
+    assert_eq!(reject(&verifier, Leaf::Revoked).code(), "revoked");
+}
+
+#[test]
 fn forged_crl_is_refused_at_build_under_a_configured_intermediate() {
     let err = with_crls(&[Crl::ImpostorSigned, Crl::Root])
         .intermediate(pki().intermediate())

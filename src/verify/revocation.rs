@@ -217,6 +217,12 @@ impl Revocation {
     }
 
     /// The revocation status of `node` at `now`.
+    ///
+    /// Every configured CRL that speaks for `node` and verifies under its issuer's key counts,
+    /// not just the first one found: a CA's previous CRL still within its window, or a
+    /// partitioned CRL, must not hide the full CRL that lists the serial. A serial listed by any
+    /// of them is revoked; freshness is that of the CRL with the latest nextUpdate. CRLs that
+    /// claim the issuer's name but do not verify under its key say nothing.
     pub(crate) fn check(
         &self,
         node: &PathNode<'_>,
@@ -224,11 +230,12 @@ impl Revocation {
         now: UnixTime,
     ) -> Result<CrlUse, Rejection> {
         let role = node.role;
-        let Some(crl) = self
+        let mut candidates = self
             .crls
             .iter()
-            .find(|crl| crl.authoritative(node.issuer_name, node.facts, role))
-        else {
+            .filter(|crl| crl.authoritative(node.issuer_name, node.facts, role))
+            .peekable();
+        let Some(first) = candidates.peek().copied() else {
             return match self.unknown {
                 UnknownRevocation::Allow => Ok(CrlUse {
                     until: None,
@@ -240,25 +247,36 @@ impl Revocation {
                 }),
             };
         };
-        if !crl.verify_signature(node.issuer_spki, algorithms) {
-            return Err(Rejection::RevocationUnknown {
-                role,
-                detail: format!(
-                    "the signature of CRL {} does not verify under the issuer's key",
-                    crl.origin
-                ),
-            });
-        }
         // RFC 5280 §4.2.1.3: a key that signs CRLs must assert cRLSign when keyUsage is present.
         if node.issuer_crl_sign == Some(false) {
             return Err(Rejection::RevocationUnknown {
                 role,
                 detail: format!(
                     "CRL {} is signed by an issuer whose keyUsage lacks cRLSign",
-                    crl.origin
+                    first.origin
                 ),
             });
         }
+        let mut freshest: Option<&LoadedCrl> = None;
+        let mut listed = false;
+        for crl in candidates {
+            if !crl.verify_signature(node.issuer_spki, algorithms) {
+                continue;
+            }
+            listed |= crl.serials.contains(node.serial);
+            if freshest.is_none_or(|best| crl.next_update > best.next_update) {
+                freshest = Some(crl);
+            }
+        }
+        let Some(crl) = freshest else {
+            return Err(Rejection::RevocationUnknown {
+                role,
+                detail: format!(
+                    "the signature of CRL {} does not verify under the issuer's key",
+                    first.origin
+                ),
+            });
+        };
         let mut used = CrlUse {
             until: Some(crl.next_update),
             stale: false,
@@ -290,7 +308,7 @@ impl Revocation {
                 }
             }
         }
-        if crl.serials.contains(node.serial) {
+        if listed {
             return Err(Rejection::Revoked { role });
         }
         Ok(used)
