@@ -197,6 +197,9 @@ pub struct Gate {
 }
 
 struct GateInner {
+    /// Unique in the process: a connection's memo names the gate it came from, so a chain
+    /// checked by two gates (two layers with different policies) never borrows a verdict.
+    id: u64,
     current: ArcSwap<Snapshot>,
     /// The current snapshot's generation, readable with one atomic load.
     generation: AtomicU64,
@@ -208,6 +211,9 @@ struct GateInner {
     /// Serializes reloads so generations are handed out in order.
     reload: Mutex<()>,
 }
+
+/// Gate ids: never reused, so a memo outliving its gate cannot match a later one.
+static NEXT_GATE_ID: AtomicU64 = AtomicU64::new(1);
 
 struct Snapshot {
     policy: Policy,
@@ -249,6 +255,7 @@ impl Gate {
     ) -> Self {
         Self {
             inner: Arc::new(GateInner {
+                id: NEXT_GATE_ID.fetch_add(1, Ordering::Relaxed),
                 current: ArcSwap::from_pointee(Snapshot {
                     policy,
                     generation: 1,
@@ -328,12 +335,13 @@ impl Gate {
     ) -> Verdict {
         let generation = self.inner.generation.load(Ordering::Acquire);
         let now = (self.inner.clock)();
-        if let Some(mut verdict) = chain.memo_for(generation, now) {
+        if let Some(mut verdict) = chain.memo_for(self.inner.id, generation, now) {
             verdict.cached = true;
             return verdict;
         }
         let verdict = self.check_from(chain, now, peer());
         chain.set_memo(Memo {
+            gate: self.inner.id,
             generation: verdict.generation,
             verdict: verdict.clone(),
         });

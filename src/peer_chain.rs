@@ -30,8 +30,10 @@ pub struct PeerChain {
     memo: Arc<ArcSwapOption<Memo>>,
 }
 
-/// A verdict memoized on a connection, with the policy generation it was computed under.
+/// A verdict memoized on a connection, with the gate and policy generation it was computed
+/// under. One slot: a connection alternating between two gates falls back to their caches.
 pub(crate) struct Memo {
+    pub(crate) gate: u64,
     pub(crate) generation: u64,
     pub(crate) verdict: Verdict,
 }
@@ -67,16 +69,21 @@ impl PeerChain {
         self.digest
     }
 
-    /// The memoized verdict when it is for `generation` and still holds at `now` (a guard,
-    /// no reference-count round trip on the hot path).
+    /// The memoized verdict when it is from `gate` at `generation` and still holds at `now` (a
+    /// guard, no reference-count round trip on the hot path).
     pub(crate) fn memo_for(
         &self,
+        gate: u64,
         generation: u64,
         now: rustls_pki_types::UnixTime,
     ) -> Option<Verdict> {
         let memo = self.memo.load();
         match &*memo {
-            Some(memo) if memo.generation == generation && now < memo.verdict.valid_until() => {
+            Some(memo)
+                if memo.gate == gate
+                    && memo.generation == generation
+                    && now < memo.verdict.valid_until() =>
+            {
                 Some(memo.verdict.clone())
             }
             _ => None,

@@ -532,6 +532,29 @@ fn check_request_memoizes_on_the_connection() {
 }
 
 #[test]
+fn the_memo_is_per_gate() {
+    // Two gates at the same generation (two layers with different policies on one router)
+    // see the same connection: neither may answer with the other's verdict.
+    let clock = TestClock::new();
+    let loose = builder(fixture_crl_policy(), &clock).build().unwrap();
+    let strict = builder(policy_revoking_genuine(), &clock).build().unwrap();
+    assert_eq!(loose.generation(), strict.generation());
+    let chain = chain_of(Leaf::Genuine);
+
+    assert_eq!(loose.check_request(&chain, None).code(), "accept");
+    assert!(loose.check_request(&chain, None).is_cached());
+    let refused = strict.check_request(&chain, None);
+    assert_eq!(refused.code(), "revoked");
+    assert!(refused.is_refused());
+    assert!(!refused.is_cached());
+    // And back: the loose gate answers from its own cache, not the strict gate's memo.
+    let accepted = loose.check_request(&chain, None);
+    assert_eq!(accepted.code(), "accept");
+    assert!(!accepted.is_refused());
+    assert_eq!(strict.check_request(&chain, None).code(), "revoked");
+}
+
+#[test]
 fn the_memo_follows_a_revoking_reload() {
     let clock = TestClock::new();
     let gate = builder(fixture_crl_policy(), &clock).build().unwrap();
