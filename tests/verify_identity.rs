@@ -511,6 +511,65 @@ fn profile_violation_non_critical_basic_constraints_on_an_intermediate() {
 }
 
 #[test]
+fn profile_violation_ca_without_key_cert_sign() {
+    use rcgen::KeyUsagePurpose::{CrlSign, DigitalSignature, KeyCertSign};
+    // An intermediate whose keyUsage is cRLSign only (a CRL-signing CA) issues a leaf:
+    // webpki ignores keyUsage on issuers, the strict profile does not.
+    let leaf = pki().leaf_via_ca_with_key_usages(&[CrlSign]);
+    let rejection = build(builder())
+        .verify(&PeerChain::new(leaf.chain()), NOW)
+        .unwrap_err();
+    assert_eq!(rejection.code(), "profile_violation");
+    assert_eq!(
+        profile_rule(&rejection),
+        ("ca_key_cert_sign_missing", CertRole::Intermediate)
+    );
+    // Configured, that CA is refused at build.
+    let err = builder()
+        .intermediate(leaf.intermediates()[0].clone())
+        .build()
+        .unwrap_err();
+    assert_eq!(err.field(), "trust.intermediates[0]");
+    assert!(
+        err.message().contains("ca_key_cert_sign_missing"),
+        "{}",
+        err.message()
+    );
+    // Relaxed, the same chain is accepted; with keyCertSign it is accepted strictly too.
+    assert!(
+        build(builder().strict_profile(false))
+            .verify(&PeerChain::new(leaf.chain()), NOW)
+            .is_ok()
+    );
+    let good = pki().leaf_via_ca_with_key_usages(&[KeyCertSign]);
+    assert!(
+        build(builder())
+            .verify(&PeerChain::new(good.chain()), NOW)
+            .is_ok()
+    );
+
+    // The same rule for an anchor, at build.
+    let (root, _) = pki().root_with_key_usages(&[DigitalSignature, CrlSign]);
+    let err = VerifierBuilder::new()
+        .trust_anchor(root)
+        .build()
+        .unwrap_err();
+    assert_eq!(err.field(), "trust.anchors[0]");
+    assert!(
+        err.message().contains("ca_key_cert_sign_missing"),
+        "{}",
+        err.message()
+    );
+    let (root, issued) = pki().root_with_key_usages(&[KeyCertSign, CrlSign]);
+    let verifier = build(VerifierBuilder::new().trust_anchor(root));
+    assert!(
+        verifier
+            .verify(&PeerChain::new(issued.chain()), NOW)
+            .is_ok()
+    );
+}
+
+#[test]
 fn profile_violations_are_accepted_without_the_strict_profile() {
     let lenient = build(builder().strict_profile(false));
     for leaf in [

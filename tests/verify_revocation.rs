@@ -293,7 +293,11 @@ fn every_covering_crl_counts_not_just_the_first() {
 fn forged_crl_beside_the_real_one_is_ignored() {
     // The impostor-signed CRL revokes Genuine under the real intermediate's name; the real
     // intermediate CRL beside it decides, both ways.
-    let verifier = build(with_crls(&[Crl::ImpostorSigned, Crl::Intermediate, Crl::Root]));
+    let verifier = build(with_crls(&[
+        Crl::ImpostorSigned,
+        Crl::Intermediate,
+        Crl::Root,
+    ]));
     accept(&verifier, Leaf::Genuine);
     assert_eq!(reject(&verifier, Leaf::Revoked).code(), "revoked");
 }

@@ -22,7 +22,7 @@ pub(crate) struct CertFacts {
     pub(crate) self_issued: bool,
     /// basicConstraints: `Some(critical)` when present with cA=TRUE.
     pub(crate) ca: Option<bool>,
-    /// basicConstraints present with cA=FALSE (or absent): `None` when it says CA.
+    /// keyUsage is present and asserts keyCertSign.
     pub(crate) key_cert_sign: bool,
     /// `Some(has cRLSign)` when a keyUsage extension is present.
     pub(crate) crl_sign: Option<bool>,

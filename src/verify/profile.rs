@@ -97,6 +97,15 @@ pub(crate) fn check_anchor_time(
 }
 
 fn check_ca_common(facts: &CertFacts) -> Result<(), (&'static str, String)> {
+    // RFC 5280 §4.2.1.3: with a keyUsage extension, a key verifies certificate signatures only
+    // if keyCertSign is set. webpki ignores keyUsage on issuers, so a CRL-signing-only CA
+    // would otherwise issue leaves.
+    if facts.crl_sign.is_some() && !facts.key_cert_sign {
+        return Err((
+            "ca_key_cert_sign_missing",
+            "keyUsage is present without keyCertSign".into(),
+        ));
+    }
     check_key_identifiers(facts, true)?;
     check_san_criticality(facts)
 }

@@ -415,6 +415,9 @@ impl Default for TestPki {
     }
 }
 
+/// Serials of the certificates the `*_with_key_usages` helpers make on demand.
+const CUSTOM_SERIAL_BASE: u64 = 0x7a00_0000;
+
 impl TestPki {
     /// Generate the whole PKI (all leaves and CRLs included).
     pub fn new() -> Self {
@@ -1021,6 +1024,47 @@ impl TestPki {
             &self.intermediate,
             vec![self.intermediate.cert.clone()],
         )
+    }
+
+    /// A fresh CA under the real root whose keyUsage is exactly `usages`, and a genuine
+    /// [`SHOP`] leaf it issues (the chain presents the CA).
+    pub fn leaf_via_ca_with_key_usages(&self, usages: &[KeyUsagePurpose]) -> Issued {
+        let mut params = ca_params(
+            "certgate Custom-KeyUsage CA",
+            "certgate tests",
+            CUSTOM_SERIAL_BASE + 1,
+            dt("2025-01-01T00:00:00Z"),
+            dt("2030-01-01T00:00:00Z"),
+        );
+        params.key_usages = usages.to_vec();
+        let ca = sub_ca(params, &self.root);
+        let leaf = leaf_params(SHOP, CUSTOM_SERIAL_BASE + 3, leaf_from(), leaf_to());
+        sign_leaf(
+            &leaf,
+            KeyPair::generate().unwrap(),
+            &ca,
+            vec![ca.cert.clone()],
+        )
+    }
+
+    /// A fresh self-signed root whose keyUsage is exactly `usages`, and a genuine [`SHOP`]
+    /// leaf it issues directly.
+    pub fn root_with_key_usages(
+        &self,
+        usages: &[KeyUsagePurpose],
+    ) -> (CertificateDer<'static>, Issued) {
+        let mut params = ca_params(
+            "certgate Custom-KeyUsage Root CA",
+            "certgate tests",
+            CUSTOM_SERIAL_BASE + 2,
+            dt("2025-01-01T00:00:00Z"),
+            dt("2030-01-01T00:00:00Z"),
+        );
+        params.key_usages = usages.to_vec();
+        let root = self_signed_ca(params);
+        let leaf = leaf_params(SHOP, CUSTOM_SERIAL_BASE + 3, leaf_from(), leaf_to());
+        let issued = sign_leaf(&leaf, KeyPair::generate().unwrap(), &root, Vec::new());
+        (root.cert.clone(), issued)
     }
 
     /// A CRL by the real intermediate revoking `serials` (DER INTEGER contents, e.g.
