@@ -411,6 +411,70 @@ fn denylisted_leaf_is_refused_whatever_else_holds() {
 }
 
 #[test]
+fn denylisted_leaf_is_refused_in_its_ecdsa_twin_encoding_too() {
+    use common::{P256_ORDER, P384_ORDER, P521_ORDER, ecdsa_twin};
+    let sha = |der: &[u8]| -> [u8; 32] { Sha256::digest(der).into() };
+
+    // P-256, the fixture's own chain: the twin is a valid certificate (accepted when nothing is
+    // denylisted), so only the denylist could tell the two apart.
+    let chain = pki().leaf(Leaf::Genuine).chain();
+    let twin = ecdsa_twin(chain[0].as_ref(), P256_ORDER);
+    assert_ne!(twin, chain[0].as_ref());
+    let mut twin_chain = chain.clone();
+    twin_chain[0] = twin.clone().into();
+    let open = build(VerifierBuilder::new().trust_anchor(pki().root()));
+    let identity = open
+        .verify(&PeerChain::new(twin_chain.clone()), NOW)
+        .expect("the twin encoding verifies");
+    assert_eq!(identity.fingerprint(), sha(&twin));
+    for (denied, presented) in [(&chain, &twin_chain), (&twin_chain, &chain)] {
+        let verifier = build(
+            VerifierBuilder::new()
+                .trust_anchor(pki().root())
+                .deny_fingerprint(sha(denied[0].as_ref())),
+        );
+        let rejection = verifier
+            .verify(&PeerChain::new(presented.clone()), NOW)
+            .unwrap_err();
+        assert_eq!(rejection, Rejection::Denylisted);
+        accept(&verifier, Leaf::Second);
+    }
+
+    // P-384 (verifiable with the default provider) and P-521 (the denylist answers before any
+    // signature is checked, whatever the provider supports).
+    for (alg, order, verifiable) in [
+        (&rcgen::PKCS_ECDSA_P384_SHA384, P384_ORDER, true),
+        (&rcgen::PKCS_ECDSA_P521_SHA512, P521_ORDER, false),
+    ] {
+        let (root, issued) = pki().root_with_key(alg);
+        let twin = ecdsa_twin(issued.cert.as_ref(), order);
+        let twin_chain = vec![twin.clone().into()];
+        if verifiable {
+            let open = build(VerifierBuilder::new().trust_anchor(root.clone()));
+            assert!(open.verify(&PeerChain::new(issued.chain()), NOW).is_ok());
+            assert!(
+                open.verify(&PeerChain::new(twin_chain.clone()), NOW)
+                    .is_ok()
+            );
+        }
+        let verifier = build(
+            VerifierBuilder::new()
+                .trust_anchor(root)
+                .deny_fingerprint(sha(issued.cert.as_ref())),
+        );
+        for presented in [issued.chain(), twin_chain] {
+            assert_eq!(
+                verifier
+                    .verify(&PeerChain::new(presented), NOW)
+                    .unwrap_err(),
+                Rejection::Denylisted,
+                "{order}"
+            );
+        }
+    }
+}
+
+#[test]
 fn denylist_applies_before_anything_is_parsed() {
     // Even bytes that are no certificate at all: the denylist is checked first.
     let junk = vec![0xde, 0xad, 0xbe, 0xef];

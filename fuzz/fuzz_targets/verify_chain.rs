@@ -21,6 +21,8 @@ const NOW: UnixTime = UnixTime::since_unix_epoch(Duration::from_secs(1_780_272_0
 static VERIFIER: LazyLock<Verifier> = LazyLock::new(|| {
     match VerifierBuilder::new()
         .trust_anchor(CertificateDer::from(ROOT_DER))
+        // A non-empty denylist, so every input also goes through the ECDSA twin encoder.
+        .deny_fingerprint([0; 32])
         .build()
     {
         Ok(verifier) => verifier,

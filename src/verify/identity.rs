@@ -362,6 +362,10 @@ impl PeerIdentity {
     }
 
     /// SHA-256 of the leaf's DER: its fingerprint, as used by denylists.
+    ///
+    /// It names an encoding: an ECDSA-signed certificate has a second valid encoding (signature
+    /// (r, n − s)) with another fingerprint. The verifier's denylist matches both; to key your
+    /// own records on the certificate itself, use issuer and serial.
     pub fn fingerprint(&self) -> [u8; 32] {
         self.inner.cert.fingerprint
     }

@@ -24,6 +24,7 @@ pub(crate) mod pins;
 pub(crate) mod profile;
 pub(crate) mod revocation;
 pub(crate) mod time;
+mod twin;
 
 use self::facts::{CertFacts, name_contents};
 use self::identity::{
@@ -194,6 +195,16 @@ impl Verifier {
         (result, next)
     }
 
+    /// Whether the leaf is denylisted, in the encoding presented or in its ECDSA twin (the
+    /// same certificate with signature (r, n − s): see [`twin`]).
+    fn denylisted(&self, leaf: &[u8], fingerprint: &[u8; 32]) -> bool {
+        self.denylist.contains(fingerprint)
+            || twin::ecdsa_twins(leaf).iter().any(|twin| {
+                self.denylist
+                    .contains(&<[u8; 32]>::from(Sha256::digest(twin)))
+            })
+    }
+
     fn verify_inner(
         &self,
         chain: &PeerChain,
@@ -202,7 +213,7 @@ impl Verifier {
     ) -> Result<PeerIdentity, Rejection> {
         let (leaf_der, presented) = self.limits.split(chain)?;
         let fingerprint: [u8; 32] = Sha256::digest(leaf_der.as_ref()).into();
-        if self.denylist.contains(&fingerprint) {
+        if !self.denylist.is_empty() && self.denylisted(leaf_der.as_ref(), &fingerprint) {
             return Err(Rejection::Denylisted);
         }
         let leaf = EndEntityCert::try_from(leaf_der)

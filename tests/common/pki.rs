@@ -1067,6 +1067,33 @@ impl TestPki {
         (root.cert.clone(), issued)
     }
 
+    /// A fresh self-signed root with a `alg` key, and a genuine [`SHOP`] leaf it issues
+    /// directly (so the leaf's signature is made with `alg`).
+    pub fn root_with_key(
+        &self,
+        alg: &'static rcgen::SignatureAlgorithm,
+    ) -> (CertificateDer<'static>, Issued) {
+        let params = ca_params(
+            "certgate Custom-Key Root CA",
+            "certgate tests",
+            CUSTOM_SERIAL_BASE + 4,
+            dt("2025-01-01T00:00:00Z"),
+            dt("2030-01-01T00:00:00Z"),
+        );
+        let mut params = params;
+        params.use_authority_key_identifier_extension = false;
+        let key = KeyPair::generate_for(alg).unwrap();
+        let cert: CertificateDer<'static> = params.self_signed(&key).unwrap().into();
+        let root = Ca {
+            params,
+            key,
+            cert: cert.clone(),
+        };
+        let leaf = leaf_params(SHOP, CUSTOM_SERIAL_BASE + 5, leaf_from(), leaf_to());
+        let issued = sign_leaf(&leaf, KeyPair::generate().unwrap(), &root, Vec::new());
+        (cert, issued)
+    }
+
     /// A CRL by the real intermediate revoking `serials` (DER INTEGER contents, e.g.
     /// [`Issued::serial`] or [`serial_bytes`]). cRLNumber = `this_update` in seconds.
     /// Panics unless `next_update > this_update`.
@@ -1339,6 +1366,53 @@ fn der(tag: u8, content: &[u8]) -> Vec<u8> {
     out.extend_from_slice(content);
     out
 }
+
+/// The same certificate with its ECDSA signature (r, s) replaced by (r, order − s): a second,
+/// equally valid encoding with another fingerprint. `order` is the signing curve's group order,
+/// in hex (see [`P256_ORDER`]). Independent of the crate's own implementation on purpose.
+pub fn ecdsa_twin(cert: &[u8], order_hex: &str) -> Vec<u8> {
+    let order: Vec<u8> = (0..order_hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&order_hex[i..i + 2], 16).unwrap())
+        .collect();
+    let (_, body, _, _) = der_split(cert);
+    let parts = der_children(body);
+    assert_eq!(parts.len(), 3, "tbs, algorithm, signature");
+    let (_, bits, _) = parts[2];
+    assert_eq!(bits[0], 0, "no unused bits");
+    let (_, pair, _, _) = der_split(&bits[1..]);
+    let ints = der_children(pair);
+    let (_, s, _) = ints[1];
+    // order − s, by schoolbook subtraction on padded bytes.
+    let s: Vec<u8> = s.iter().copied().skip_while(|b| *b == 0).collect();
+    let mut padded = vec![0u8; order.len() - s.len()];
+    padded.extend_from_slice(&s);
+    let mut diff = vec![0u8; order.len()];
+    let mut borrow = 0i32;
+    for i in (0..order.len()).rev() {
+        let mut d = i32::from(order[i]) - i32::from(padded[i]) - borrow;
+        borrow = i32::from(d < 0);
+        if d < 0 {
+            d += 256;
+        }
+        diff[i] = d as u8;
+    }
+    assert_eq!(borrow, 0, "s < order");
+    let mut twin_s: Vec<u8> = diff.into_iter().skip_while(|b| *b == 0).collect();
+    if twin_s[0] & 0x80 != 0 {
+        twin_s.insert(0, 0);
+    }
+    let new_pair = der(0x30, &[ints[0].2, &der(0x02, &twin_s)].concat());
+    let new_bits = der(0x03, &[&[0u8][..], &new_pair].concat());
+    der(0x30, &[parts[0].2, parts[1].2, &new_bits].concat())
+}
+
+/// Group orders, big endian hex, for [`ecdsa_twin`] (from `openssl ecparam -param_enc explicit`).
+pub const P256_ORDER: &str = "ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551";
+/// See [`P256_ORDER`].
+pub const P384_ORDER: &str = "ffffffffffffffffffffffffffffffffffffffffffffffffc7634d81f4372ddf581a0db248b0a77aecec196accc52973";
+/// See [`P256_ORDER`].
+pub const P521_ORDER: &str = "01fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffa51868783bf2f966b7fcc0148f709a5d03bb5c9b8899c47aebb6fb71e91386409";
 
 /// Split the first TLV off `input`: `(tag, content, whole TLV, rest)`.
 fn der_split(input: &[u8]) -> (u8, &[u8], &[u8], &[u8]) {
