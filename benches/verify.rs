@@ -1,5 +1,6 @@
 //! Cold verification: `Verifier::verify` (typical policy: app allowlist, one SPKI pin, strict
-//! profile) against raw rustls-webpki `verify_for_usage` on the same chain, per algorithm.
+//! profile) against raw rustls-webpki `verify_for_usage` on the same chain, per algorithm, and
+//! the same policy with a denylist.
 
 // Benchmark code: a panic is a broken benchmark, not a reachable failure.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -26,6 +27,20 @@ fn cold_verify(c: &mut Criterion) {
         });
         group.bench_function("certgate", |b| {
             b.iter(|| verifier.verify(black_box(&chain), now()).is_ok())
+        });
+        // The same with a 1,000-entry denylist that does not list the leaf: the cost of hashing
+        // the leaf and, for ECDSA, its twin encodings.
+        let denying = (0..1000u32)
+            .fold(h.typical(), |b, i| {
+                let mut fp = [0u8; 32];
+                fp[..4].copy_from_slice(&i.to_be_bytes());
+                b.deny_fingerprint(fp)
+            })
+            .build()
+            .unwrap();
+        assert!(denying.verify(&chain, now()).is_ok());
+        group.bench_function("certgate_denylist", |b| {
+            b.iter(|| denying.verify(black_box(&chain), now()).is_ok())
         });
         group.finish();
     }
