@@ -129,6 +129,12 @@ impl GateBuilder {
     }
 
     /// Overrides the mode for one reason code (see [`Rejection::CODES`]).
+    ///
+    /// Under an enforcing gate, only codes given to genuine chains may be observed: `expired`,
+    /// `not_yet_valid` and `wrong_key_usage` (proven genuine by the verifier), `revoked`,
+    /// `app_not_allowed` and the others after path validation, and `no_certificate`
+    /// (certificates optional). [`Rejection::UNAUTHENTICATED_CODES`] are refused at
+    /// [`GateBuilder::build`]: a client picks those at will with a self-made certificate.
     pub fn mode_for(mut self, code: &str, mode: Mode) -> Self {
         self.overrides.push((code.to_owned(), mode));
         self
@@ -156,8 +162,8 @@ impl GateBuilder {
     ///
     /// # Errors
     ///
-    /// A [`PolicyError`] when an override names an unknown reason code or a cache TTL is over
-    /// a day.
+    /// A [`PolicyError`] when an override names an unknown reason code or observes an
+    /// unauthenticated one under an enforcing gate, or a cache TTL is over a day.
     pub fn build(self) -> Result<Gate, PolicyError> {
         let mut overrides = HashMap::new();
         for (code, mode) in self.overrides {
@@ -167,6 +173,19 @@ impl GateBuilder {
                     format!("unknown reason code {code:?}"),
                 ));
             };
+            if self.mode == Mode::Enforce
+                && mode == Mode::Observe
+                && Rejection::UNAUTHENTICATED_CODES.contains(known)
+            {
+                return Err(PolicyError::new(
+                    "gate.mode_for",
+                    format!(
+                        "{code:?} cannot be observed alone: it is decided before the chain is \
+                         authenticated, so any self-made certificate could get it and pass \
+                         (observe the whole gate with .mode(Mode::Observe) instead)"
+                    ),
+                ));
+            }
             overrides.insert(*known, mode);
         }
         if self.cache.ttl > MAX_TTL || self.cache.negative_ttl > MAX_TTL {

@@ -201,6 +201,26 @@ impl Rejection {
         "unsupported_algorithm",
     ];
 
+    /// The codes decided before the chain is shown to reach a trust anchor: any client gets
+    /// one at will with a certificate it made itself. Every other code is only given to a
+    /// genuine chain (or, for `denylisted`, the exact certificate listed), so observing it
+    /// lets through only genuine certificates with that one problem; observing one of these
+    /// would let every forged certificate through. [`GateBuilder::mode_for`] refuses to make
+    /// them `Observe` under an enforcing gate.
+    ///
+    /// [`GateBuilder::mode_for`]: crate::GateBuilder::mode_for
+    pub const UNAUTHENTICATED_CODES: &'static [&'static str] = &[
+        "malformed_certificate",
+        "unknown_issuer",
+        "bad_signature",
+        "chain_too_long",
+        "certificate_too_large",
+        "invalid_chain",
+        "chain_too_large",
+        "path_budget_exceeded",
+        "unsupported_algorithm",
+    ];
+
     /// Stable snake_case reason code shared by HTTP bodies, events, metrics and the CLI.
     pub const fn code(&self) -> &'static str {
         match self {

@@ -467,6 +467,65 @@ fn observe_mode_refuses_nothing_but_enforce_override_does() {
 }
 
 #[test]
+fn observing_expired_does_not_let_a_forged_expired_chain_through() {
+    // The impostor leaf (same names, signed by another key) at an instant past its notAfter:
+    // webpki sees the dates first, certgate proves the chain before it says `expired`.
+    let later = at("2027-06-01T00:00:00Z");
+    let clock = TestClock::new();
+    clock.set(later);
+    let gate = builder(policy_without_crls(), &clock)
+        .mode_for("expired", Mode::Observe)
+        .build()
+        .unwrap();
+    let forged = gate.check_request(&chain_of(Leaf::ImpostorSameNames), None);
+    assert_eq!(forged.code(), "bad_signature");
+    assert!(forged.is_refused());
+    let genuine = gate.check_request(&chain_of(Leaf::Genuine), None);
+    assert_eq!(genuine.code(), "expired");
+    assert!(!genuine.is_refused());
+}
+
+#[test]
+fn unauthenticated_codes_cannot_be_observed_alone() {
+    let clock = TestClock::new();
+    for code in certgate::Rejection::UNAUTHENTICATED_CODES {
+        let err = builder(policy_without_crls(), &clock)
+            .mode_for(code, Mode::Observe)
+            .build()
+            .unwrap_err();
+        assert_eq!(err.field(), "gate.mode_for");
+        assert!(err.message().contains(code), "{err}");
+        // Enforcing them explicitly, or observing them under an observing gate, is fine.
+        assert!(
+            builder(policy_without_crls(), &clock)
+                .mode_for(code, Mode::Enforce)
+                .build()
+                .is_ok()
+        );
+        assert!(
+            builder(policy_without_crls(), &clock)
+                .mode(Mode::Observe)
+                .mode_for(code, Mode::Observe)
+                .build()
+                .is_ok()
+        );
+    }
+    // Every other code may be observed alone.
+    for code in certgate::Rejection::CODES
+        .iter()
+        .filter(|c| !certgate::Rejection::UNAUTHENTICATED_CODES.contains(c))
+    {
+        assert!(
+            builder(policy_without_crls(), &clock)
+                .mode_for(code, Mode::Observe)
+                .build()
+                .is_ok(),
+            "{code}"
+        );
+    }
+}
+
+#[test]
 fn unknown_code_in_mode_for_fails_the_build() {
     let clock = TestClock::new();
     let err = builder(policy_without_crls(), &clock)

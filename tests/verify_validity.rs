@@ -236,3 +236,68 @@ fn valid_until_is_the_leaf_not_after_when_the_cas_outlive_it() {
         .unwrap();
     assert_eq!(identity.valid_until(), at("2027-01-01T00:00:00Z"));
 }
+
+// ---------------------------------------------------------------------------
+// Dates and EKU are only reported for genuine chains
+
+/// A self-signed leaf for [`SHOP`] that no policy trusts, with `eku`, valid 2026-01-01..2027-01-01.
+fn self_made_leaf(
+    eku: rcgen::ExtendedKeyUsagePurpose,
+) -> Vec<rustls_pki_types::CertificateDer<'static>> {
+    use rcgen::{CertificateParams, DnType, IsCa, KeyPair, SanType};
+    let mut params = CertificateParams::default();
+    params.distinguished_name.push(DnType::CommonName, SHOP);
+    params.subject_alt_names = vec![SanType::URI(format!("app://{SHOP}").try_into().unwrap())];
+    params.is_ca = IsCa::ExplicitNoCa;
+    params.extended_key_usages = vec![eku];
+    let date = |rfc3339: &str| {
+        time::OffsetDateTime::parse(rfc3339, &time::format_description::well_known::Rfc3339)
+            .unwrap()
+    };
+    params.not_before = date("2026-01-01T00:00:00Z");
+    params.not_after = date("2027-01-01T00:00:00Z");
+    let key = KeyPair::generate().unwrap();
+    vec![params.self_signed(&key).unwrap().into()]
+}
+
+#[test]
+fn a_forged_chain_outside_its_window_is_not_reported_as_expired() {
+    // webpki judges a certificate's dates before looking for its issuer. A genuine leaf past
+    // its notAfter is `expired`; forged ones at the same instant are what they really are.
+    let verifier = verifier(Duration::ZERO);
+    let later = at("2027-06-01T00:00:00Z");
+    let earlier = at("2025-06-01T00:00:00Z");
+    let genuine = pki().leaf(Leaf::Genuine).chain();
+    let verify_at = |chain: Vec<_>, now| verifier.verify(&PeerChain::new(chain), now).unwrap_err();
+
+    assert_eq!(verify_at(genuine.clone(), later).code(), "expired");
+    assert_eq!(verify_at(genuine, earlier).code(), "not_yet_valid");
+    // Same names as the genuine chain, signed by an impostor CA.
+    let impostor = pki().leaf(Leaf::ImpostorSameNames).chain();
+    assert_eq!(verify_at(impostor.clone(), NOW).code(), "bad_signature");
+    assert_eq!(verify_at(impostor.clone(), later).code(), "bad_signature");
+    assert_eq!(verify_at(impostor, earlier).code(), "bad_signature");
+    // Self-made, from nobody the policy knows.
+    let self_made = self_made_leaf(rcgen::ExtendedKeyUsagePurpose::ClientAuth);
+    assert_eq!(verify_at(self_made.clone(), NOW).code(), "unknown_issuer");
+    assert_eq!(verify_at(self_made.clone(), later).code(), "unknown_issuer");
+    assert_eq!(verify_at(self_made, earlier).code(), "unknown_issuer");
+}
+
+#[test]
+fn a_forged_chain_with_the_wrong_eku_is_not_reported_as_wrong_key_usage() {
+    let verifier = verifier(Duration::ZERO);
+    // The genuine server-EKU leaf: a real chain with the wrong usage.
+    let genuine = verifier
+        .verify(&PeerChain::new(pki().leaf(Leaf::ServerEku).chain()), NOW)
+        .unwrap_err();
+    assert_eq!(genuine.code(), "wrong_key_usage");
+    // A self-made one: webpki looks at its EKU first, but it is no genuine chain.
+    let forged = verifier
+        .verify(
+            &PeerChain::new(self_made_leaf(rcgen::ExtendedKeyUsagePurpose::ServerAuth)),
+            NOW,
+        )
+        .unwrap_err();
+    assert_eq!(forged.code(), "unknown_issuer");
+}

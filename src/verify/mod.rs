@@ -299,7 +299,8 @@ impl Verifier {
                         }
                     }
                     let role = role_of_time_error(&err, &leaf_facts);
-                    return Err(Rejection::from_webpki(err, role));
+                    let rejection = Rejection::from_webpki(err, role);
+                    return Err(self.authenticated(rejection, &leaf, &candidates, now));
                 }
             }
         }
@@ -591,6 +592,63 @@ impl Verifier {
         }
     }
 
+    /// `rejection` if it may stand, else what the chain really is.
+    ///
+    /// rustls-webpki checks each certificate's dates and extendedKeyUsage before it looks for
+    /// its issuer, so `expired`, `not_yet_valid` and `wrong_key_usage` from path building say
+    /// nothing about whether the chain is genuine: a self-made certificate that is also expired
+    /// gets `expired`. Those codes must mean "a genuine chain, but", or an operator observing
+    /// one of them would let every forged certificate through. So the path is built again with
+    /// any extendedKeyUsage accepted, at the edge of each validity window that fails (at most
+    /// [`PROOF_ATTEMPTS`] times). Reaching a trust anchor proves the chain and the code stands;
+    /// any other error is what the chain really is and is reported instead.
+    fn authenticated(
+        &self,
+        rejection: Rejection,
+        leaf: &EndEntityCert<'_>,
+        candidates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Rejection {
+        if !matches!(
+            rejection,
+            Rejection::Expired { .. }
+                | Rejection::NotYetValid { .. }
+                | Rejection::WrongKeyUsage { .. }
+        ) {
+            return rejection;
+        }
+        let mut time = now;
+        for _ in 0..PROOF_ATTEMPTS {
+            match leaf.verify_for_usage(
+                self.algorithms,
+                &self.anchors,
+                candidates,
+                time,
+                AnyExtendedKeyUsage,
+                None,
+                None,
+            ) {
+                Ok(_) => return rejection,
+                Err(webpki::Error::CertExpired { not_after, .. }) => time = not_after,
+                Err(webpki::Error::CertNotValidYet { not_before, .. }) => time = not_before,
+                Err(
+                    err @ (webpki::Error::EmptyEkuExtension
+                    | webpki::Error::RequiredEkuNotFoundContext(_)),
+                ) => {
+                    return Rejection::InvalidChain {
+                        detail: format!("the chain could not be authenticated: {err:?}"),
+                    };
+                }
+                Err(err) => return Rejection::from_webpki(err, CertRole::Leaf),
+            }
+        }
+        Rejection::InvalidChain {
+            detail: "the chain could not be authenticated: no instant found at which every \
+                     certificate on it is valid"
+                .into(),
+        }
+    }
+
     /// The time to retry path building at, when `err` is a validity failure within the skew.
     fn skewed_time(&self, err: &webpki::Error, now: UnixTime, tried: UnixTime) -> Option<UnixTime> {
         let skew = self.skew.as_secs();
@@ -612,6 +670,19 @@ impl Verifier {
             }
             _ => None,
         }
+    }
+}
+
+/// Path builds [`Verifier::authenticated`] may spend on one rejection: enough to step through
+/// the validity windows of a leaf, two CAs and an anchor.
+const PROOF_ATTEMPTS: usize = 4;
+
+/// Accepts any extendedKeyUsage (or none): for proving a chain genuine, not for verdicts.
+struct AnyExtendedKeyUsage;
+
+impl webpki::ExtendedKeyUsageValidator for AnyExtendedKeyUsage {
+    fn validate(&self, _: webpki::KeyPurposeIdIter<'_, '_>) -> Result<(), webpki::Error> {
+        Ok(())
     }
 }
 
