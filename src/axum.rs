@@ -33,13 +33,19 @@ impl<S: Send + Sync> FromRequestParts<S> for PeerIdentity {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        if let Some(identity) = parts.extensions.get::<PeerIdentity>() {
-            return Ok(identity.clone());
-        }
-        let verdict = parts.extensions.get::<Verdict>();
-        match verdict.and_then(|v| v.rejection().map(|r| (r, v.show_detail))) {
-            Some((rejection, show_detail)) => Err(problem_response(rejection, show_detail)),
-            None => Err(server_error("layer_missing", MISSING_LAYER)),
+        // The (innermost) layer's verdict decides; a bare `PeerIdentity` extension only counts
+        // when no layer ran (an application that runs the gate itself).
+        match parts.extensions.get::<Verdict>() {
+            Some(verdict) => match (verdict.identity(), verdict.rejection()) {
+                (Some(identity), _) => Ok(identity.clone()),
+                (None, Some(rejection)) => Err(problem_response(rejection, verdict.show_detail)),
+                (None, None) => Err(server_error("layer_missing", MISSING_LAYER)),
+            },
+            None => parts
+                .extensions
+                .get::<PeerIdentity>()
+                .cloned()
+                .ok_or_else(|| server_error("layer_missing", MISSING_LAYER)),
         }
     }
 }
@@ -48,12 +54,12 @@ impl<S: Send + Sync> OptionalFromRequestParts<S> for PeerIdentity {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Option<Self>, Self::Rejection> {
-        if let Some(identity) = parts.extensions.get::<PeerIdentity>() {
-            return Ok(Some(identity.clone()));
-        }
         match parts.extensions.get::<Verdict>() {
-            Some(_) => Ok(None),
-            None => Err(server_error("layer_missing", MISSING_LAYER)),
+            Some(verdict) => Ok(verdict.identity().cloned()),
+            None => match parts.extensions.get::<PeerIdentity>() {
+                Some(identity) => Ok(Some(identity.clone())),
+                None => Err(server_error("layer_missing", MISSING_LAYER)),
+            },
         }
     }
 }

@@ -221,3 +221,43 @@ async fn a_route_layer_covers_only_its_routes() {
     assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
     assert_eq!(json(&body)["code"], "layer_missing");
 }
+
+#[tokio::test]
+async fn an_inner_observing_gate_takes_back_the_identity_an_outer_gate_granted() {
+    // Outer: enforcing, no CRLs (Revoked is accepted). Inner: observing, with the CRL that
+    // revokes it. The handler must see the inner gate's word, not the outer identity.
+    let loose = Gate::builder(Policy::from_verifier(
+        VerifierBuilder::new()
+            .trust_anchor(pki().root())
+            .build()
+            .unwrap(),
+    ))
+    .clock(|| NOW)
+    .build()
+    .unwrap();
+    let app = routes()
+        .route(
+            "/raw",
+            get(|req: Request<Body>| async move {
+                format!(
+                    "identity={}",
+                    req.extensions().get::<PeerIdentity>().is_some()
+                )
+            }),
+        )
+        .layer(CertGateLayer::new(gate(Mode::Observe)))
+        .layer(CertGateLayer::new(loose));
+
+    let (status, _, body) = send(&app, request("/identity", Some(Leaf::Revoked))).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(json(&body)["code"], "revoked");
+    let (status, _, body) = send(&app, request("/optional", Some(Leaf::Revoked))).await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, "none"));
+    let (_, _, body) = send(&app, request("/verdict", Some(Leaf::Revoked))).await;
+    assert_eq!(body, "revoked refused=false");
+    let (_, _, body) = send(&app, request("/raw", Some(Leaf::Revoked))).await;
+    assert_eq!(body, "identity=false");
+    // A leaf both gates accept keeps its identity.
+    let (status, _, body) = send(&app, request("/identity", Some(Leaf::Genuine))).await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, SHOP));
+}

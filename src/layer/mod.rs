@@ -110,8 +110,15 @@ where
                 return ResponseFuture::refused(problem_response(rejection, self.show_detail));
             }
         }
-        if let Some(identity) = verdict.identity() {
-            req.extensions_mut().insert(identity.clone());
+        // This gate's verdict replaces whatever an outer layer left: a peer this gate rejects
+        // (in observe mode) must not keep an identity an outer, looser gate granted.
+        match verdict.identity() {
+            Some(identity) => {
+                req.extensions_mut().insert(identity.clone());
+            }
+            None => {
+                req.extensions_mut().remove::<crate::PeerIdentity>();
+            }
         }
         verdict.show_detail = self.show_detail;
         req.extensions_mut().insert(verdict);
