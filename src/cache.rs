@@ -59,6 +59,9 @@ pub(crate) const MAX_TTL: Duration = Duration::from_secs(24 * 3600);
 #[derive(Debug)]
 pub(crate) struct VerdictEntry {
     result: Result<PeerIdentity, Box<Rejected>>,
+    /// The instant the verdict was computed for: it says nothing about earlier instants (a
+    /// clock stepped back, or a `Gate::check` asked about the future).
+    valid_from: UnixTime,
     /// The verdict must not be used at or after this instant.
     pub(crate) valid_until: UnixTime,
     /// moka's own expiry for this entry, in seconds (at most `MAX_TTL`).
@@ -85,6 +88,12 @@ impl VerdictEntry {
 
     pub(crate) fn rejection(&self) -> Option<&Rejection> {
         self.result.as_ref().err().map(|r| &r.rejection)
+    }
+
+    /// Whether the verdict may answer for `now`: not before the instant it was computed for,
+    /// not at or after `valid_until`.
+    pub(crate) fn holds_at(&self, now: UnixTime) -> bool {
+        self.valid_from <= now && now < self.valid_until
     }
 
     /// SHA-256 of the presented leaf, when there was one.
@@ -167,10 +176,10 @@ impl VerdictCache {
         }
     }
 
-    /// The verdict for `key` if one is cached and still holds at `now`.
+    /// The verdict for `key` if one is cached and holds at `now`.
     pub(crate) fn get(&self, key: &VerdictKey, now: UnixTime) -> Option<Arc<VerdictEntry>> {
         match self.cache.get(key) {
-            Some(entry) if now < entry.valid_until => {
+            Some(entry) if entry.holds_at(now) => {
                 self.counters.hits.fetch_add(1, Ordering::Relaxed);
                 Some(entry)
             }
@@ -229,6 +238,7 @@ impl VerdictCache {
         let ttl_secs = u32::try_from(ttl.as_secs()).unwrap_or(u32::MAX);
         let entry = Arc::new(VerdictEntry {
             result,
+            valid_from: now,
             valid_until,
             ttl_secs,
         });

@@ -86,6 +86,12 @@ impl Verdict {
     pub fn valid_until(&self) -> UnixTime {
         self.entry.valid_until
     }
+
+    /// Whether this verdict may answer for `now` (from the instant it was computed for, up to
+    /// `valid_until`).
+    pub(crate) fn holds_at(&self, now: UnixTime) -> bool {
+        self.entry.holds_at(now)
+    }
 }
 
 impl fmt::Debug for Verdict {

@@ -69,8 +69,8 @@ impl PeerChain {
         self.digest
     }
 
-    /// The memoized verdict when it is from `gate` at `generation` and still holds at `now` (a
-    /// guard, no reference-count round trip on the hot path).
+    /// The memoized verdict when it is from `gate` at `generation` and holds at `now` (a guard,
+    /// no reference-count round trip on the hot path).
     pub(crate) fn memo_for(
         &self,
         gate: u64,
@@ -82,7 +82,7 @@ impl PeerChain {
             Some(memo)
                 if memo.gate == gate
                     && memo.generation == generation
-                    && now < memo.verdict.valid_until() =>
+                    && memo.verdict.holds_at(now) =>
             {
                 Some(memo.verdict.clone())
             }

@@ -614,6 +614,40 @@ fn the_memo_is_per_gate() {
 }
 
 #[test]
+fn a_verdict_never_answers_for_an_earlier_instant() {
+    // A leaf valid from a day after NOW. A verdict computed in its window (a Gate::check about
+    // the future, or a clock later stepped back) must not answer for NOW, before the window.
+    let day = secs(24 * 3600);
+    let leaf = pki().issue(
+        SHOP,
+        0x3_0001,
+        plus(NOW, day),
+        plus(NOW, secs(30 * 24 * 3600)),
+    );
+    let clock = TestClock::new();
+    let gate = builder(policy_without_crls(), &clock).build().unwrap();
+    let chain = PeerChain::new(leaf.chain());
+
+    let in_window = plus(NOW, secs(2 * 24 * 3600));
+    assert_eq!(gate.check(&chain, in_window).code(), "accept");
+    assert!(gate.check(&chain, in_window).is_cached());
+    // Through the cache, at NOW.
+    let now = gate.check(&PeerChain::new(leaf.chain()), NOW);
+    assert_eq!(now.code(), "not_yet_valid");
+    assert!(!now.is_cached());
+
+    // Through the connection memo, with the gate's clock stepped back.
+    let fresh = PeerChain::new(leaf.chain());
+    clock.set(in_window);
+    assert_eq!(gate.check_request(&fresh, None).code(), "accept");
+    assert!(gate.check_request(&fresh, None).is_cached());
+    clock.set(NOW);
+    let stepped_back = gate.check_request(&fresh, None);
+    assert_eq!(stepped_back.code(), "not_yet_valid");
+    assert!(stepped_back.is_refused());
+}
+
+#[test]
 fn the_memo_follows_a_revoking_reload() {
     let clock = TestClock::new();
     let gate = builder(fixture_crl_policy(), &clock).build().unwrap();
