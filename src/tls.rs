@@ -5,6 +5,21 @@
 //! Either way rustls itself checks the client's CertificateVerify signature (possession of the
 //! key). The chain verdict comes from the gate's cache, so a returning app skips chain
 //! verification.
+//!
+//! The handshake check is a first filter, not the enforcement: a resumed TLS session (a TLS 1.3
+//! ticket, a TLS 1.2 session id) restores the chain of its first handshake without calling the
+//! verifier again, for as long as the ticket lives. Always put
+//! [`CertGateLayer`](crate::CertGateLayer) behind it: it judges every request with the current
+//! policy, so a certificate revoked or denylisted since the first handshake is refused on its
+//! next request, resumed or not. To make the handshake check itself apply to every connection,
+//! turn resumption off:
+//!
+//! ```
+//! # fn no_resumption(config: &mut rustls::ServerConfig) {
+//! config.session_storage = std::sync::Arc::new(rustls::server::NoServerSessionStorage {});
+//! config.send_tls13_tickets = 0;
+//! # }
+//! ```
 
 use std::sync::Arc;
 
