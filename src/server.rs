@@ -32,7 +32,7 @@ use std::time::Duration;
 
 use http::{Request, Response};
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use rustls::ServerConfig;
 use rustls::crypto::CryptoProvider;
@@ -49,6 +49,11 @@ use crate::tls::{GateClientVerifier, HandshakeMode};
 
 /// Longest a TLS handshake may take before the connection is dropped.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Longest [`serve`] waits for a request's headers (HTTP/1.1, idle keep-alive included) before
+/// it closes the connection: a client that completes the handshake and then sends nothing
+/// does not hold a connection forever.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Boxed error type used by the serving functions' bounds.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -137,7 +142,27 @@ where
                 chain,
                 addr,
             };
-            if let Err(e) = auto::Builder::new(TokioExecutor::new())
+            // The protocol comes from ALPN, not from sniffing the first bytes: sniffing waits
+            // for bytes without a deadline, so a client that sends nothing would never meet the
+            // header-read timeout. Without ALPN (or with http/1.1), HTTP/1.1.
+            let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2".as_slice());
+            let mut builder = auto::Builder::new(TokioExecutor::new());
+            builder = if h2 {
+                builder.http2_only()
+            } else {
+                builder.http1_only()
+            };
+            // Without a timer hyper silently drops its header-read timeout.
+            builder
+                .http1()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_READ_TIMEOUT);
+            builder
+                .http2()
+                .timer(TokioTimer::new())
+                .keep_alive_interval(HEADER_READ_TIMEOUT)
+                .keep_alive_timeout(HANDSHAKE_TIMEOUT);
+            if let Err(e) = builder
                 .serve_connection(TokioIo::new(tls), hyper_service)
                 .await
             {
@@ -217,6 +242,10 @@ mod listener {
     /// An `axum::serve` listener that completes TLS handshakes in spawned tasks and yields
     /// only finished connections.
     ///
+    /// `axum::serve` applies no header-read timeout, so a client that completes the handshake
+    /// and then sends nothing keeps its connection until it leaves; [`serve`](super::serve)
+    /// closes such connections after [`HEADER_READ_TIMEOUT`](super::HEADER_READ_TIMEOUT).
+    ///
     /// ```no_run
     /// # async fn run(gate: certgate::Gate, tls: std::sync::Arc<rustls::ServerConfig>) -> std::io::Result<()> {
     /// use certgate::server::{TlsConnectInfo, TlsListener};
@@ -254,7 +283,13 @@ mod listener {
                             let acceptor = acceptor.clone();
                             tokio::spawn(async move {
                                 if let Some(tls) = handshake(&acceptor, tcp, addr).await {
-                                    let _ = tx.send((tls, addr)).await;
+                                    // A finished handshake waits for axum at most this long,
+                                    // rather than parking its connection without bound.
+                                    let _ = tokio::time::timeout(
+                                        HANDSHAKE_TIMEOUT,
+                                        tx.send((tls, addr)),
+                                    )
+                                    .await;
                                 }
                             });
                         }

@@ -706,3 +706,28 @@ async fn shutdown_stops_accepting() {
         .await;
     }
 }
+
+#[tokio::test]
+async fn serve_closes_a_connection_that_sends_no_request() {
+    // A client that completes the handshake (Defer: even without a certificate) and then sends
+    // nothing must not hold its connection forever: `serve` closes it after
+    // HEADER_READ_TIMEOUT. (Real time: the test waits about that long.)
+    let server = start(Shape::Serve, HandshakeMode::Defer, Mode::Enforce).await;
+    let mut idle = connect(server.addr, client_config(None, &[b"http/1.1"]))
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let limit = certgate::server::HEADER_READ_TIMEOUT + Duration::from_secs(10);
+    let mut byte = [0u8; 1];
+    let read = tokio::time::timeout(limit, idle.tls.read(&mut byte)).await;
+    let closed = matches!(read, Ok(Ok(0)) | Ok(Err(_)));
+    assert!(
+        closed,
+        "the idle connection is still open after {limit:?}: {read:?}"
+    );
+    assert!(
+        started.elapsed() + Duration::from_secs(1) >= certgate::server::HEADER_READ_TIMEOUT,
+        "closed after {:?}, before the timeout",
+        started.elapsed()
+    );
+}
