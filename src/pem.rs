@@ -104,11 +104,17 @@ pub fn read_private_key(path: &Path) -> Result<PrivateKeyDer<'static>, String> {
 
 /// Reads a whole file, refusing one larger than `max` bytes.
 pub(crate) fn read_bounded(path: &Path, max: u64) -> Result<Vec<u8>, String> {
-    let file = std::fs::File::open(path).map_err(|e| match e.kind() {
+    let not_found = |e: std::io::Error| match e.kind() {
         std::io::ErrorKind::NotFound => format!("no such file: {}", path.display()),
         _ => format!("cannot open {}: {e}", path.display()),
-    })?;
-    // A FIFO or a device (`/dev/stdin`, `/dev/zero`) would block or never end: regular files only.
+    };
+    // A FIFO or a device (`/dev/stdin`, `/dev/zero`) would block or never end: regular files
+    // only. Checked before opening too, since opening a FIFO blocks until a writer appears;
+    // and again on the open file, in case the path changed in between.
+    if !std::fs::metadata(path).map_err(not_found)?.is_file() {
+        return Err(format!("{} is not a regular file", path.display()));
+    }
+    let file = std::fs::File::open(path).map_err(not_found)?;
     let metadata = file
         .metadata()
         .map_err(|e| format!("cannot stat {}: {e}", path.display()))?;
@@ -150,6 +156,34 @@ mod tests {
             parse_private_key(key).unwrap_err(),
             "empty private key block in the PEM"
         );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn fifos_and_devices_are_refused_without_blocking() {
+        let dir = std::env::temp_dir().join(format!("certgate-fifo-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let fifo = dir.join("policy.toml");
+        let _ = std::fs::remove_file(&fifo);
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        // Opening a FIFO with no writer blocks: run it aside and give it a deadline.
+        let (tx, rx) = std::sync::mpsc::channel();
+        let path = fifo.clone();
+        std::thread::spawn(move || tx.send(read_bounded(&path, 1024)));
+        let result = rx
+            .recv_timeout(std::time::Duration::from_secs(5))
+            .expect("reading a FIFO must not block");
+        assert!(result.unwrap_err().contains("not a regular file"));
+        assert!(
+            read_bounded(Path::new("/dev/zero"), 1024)
+                .unwrap_err()
+                .contains("not a regular file")
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
