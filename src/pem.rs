@@ -121,6 +121,10 @@ pub(crate) fn read_bounded(path: &Path, max: u64) -> Result<Vec<u8>, String> {
     if !metadata.is_file() {
         return Err(format!("{} is not a regular file", path.display()));
     }
+    // Refuse what is already too large before reading any of it.
+    if metadata.len() > max {
+        return Err(format!("{} is larger than {max} bytes", path.display()));
+    }
     let mut bytes = Vec::new();
     file.take(max.saturating_add(1))
         .read_to_end(&mut bytes)

@@ -372,6 +372,82 @@ fn policy_file_plus_flags() {
 }
 
 #[test]
+fn flags_never_widen_or_relax_a_policy() {
+    let dir = fixture_dir();
+    let wrong = "sha256/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+    let intermediate = spki_pin(&pki().intermediate());
+    std::fs::write(
+        dir.path().join("pinned.toml"),
+        format!("pins = [\"{wrong}\"]\n\n[trust]\nanchors = [\"root.pem\"]\n\n[[apps]]\nid = \"{SHOP}\"\n"),
+    )
+    .unwrap();
+    let with_policy = |extra: &[&str], chain: &str| {
+        let mut args = vec!["verify", "--time", TIME, "--policy", "pinned.toml"];
+        args.extend_from_slice(extra);
+        args.push(chain);
+        run(dir.path(), &args)
+    };
+    // The policy's pin does not match: rejected, and a --pin-spki that does match cannot
+    // rescue it (adding to "any one of" would widen the policy): usage error.
+    rejected_with(&with_policy(&[], "genuine.chain.pem"), "pin_mismatch");
+    let err = usage_error(&with_policy(
+        &["--pin-spki", &intermediate],
+        "genuine.chain.pem",
+    ));
+    assert!(err.contains("--pin-spki"), "{err}");
+    // --allow-app for an app the policy already lists is a no-op, not an error.
+    rejected_with(
+        &with_policy(&["--allow-app", SHOP], "genuine.chain.pem"),
+        "pin_mismatch",
+    );
+    // --usage server keeps a policy's app-id requirement (the server leaf has no app id).
+    std::fs::write(
+        dir.path().join("plain.toml"),
+        "[trust]\nanchors = [\"root.pem\"]\n",
+    )
+    .unwrap();
+    let out = run(
+        dir.path(),
+        &[
+            "verify",
+            "--time",
+            TIME,
+            "--policy",
+            "plain.toml",
+            "--usage",
+            "server",
+            "--dns-name",
+            "server.example.com",
+            "server.chain.pem",
+        ],
+    );
+    rejected_with(&out, "no_app_id");
+}
+
+#[test]
+fn a_closed_stdout_is_no_crash() {
+    let dir = fixture_dir();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_certgate"))
+        .current_dir(dir.path())
+        .args([
+            "verify",
+            "--time",
+            TIME,
+            "--trust-anchors",
+            "root.pem",
+            "genuine.chain.pem",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+}
+
+#[test]
 fn inspect_prints_one_json_line_per_certificate() {
     let dir = fixture_dir();
     let out = run(dir.path(), &["inspect", "genuine.pem"]);

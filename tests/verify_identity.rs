@@ -629,3 +629,33 @@ fn anchor_with_an_unknown_critical_extension_is_refused_at_build() {
         err.message()
     );
 }
+
+#[test]
+fn an_unreadable_subject_alt_name_is_malformed_not_absent() {
+    // A SAN URI that is not IA5 text: webpki does not read the SAN for client use, so the
+    // chain verifies; the app id must not quietly come out as "none".
+    let optional = build(builder().require_app_id(false));
+    for (serial, san) in [
+        // A URI entry that is not IA5 text.
+        (0x4_0001, vec![0x30, 0x03, 0x86, 0x01, 0xff]),
+        // A SEQUENCE longer than its contents.
+        (0x4_0003, vec![0x30, 0x05, 0x86, 0x01, 0x41]),
+    ] {
+        let leaf = pki().issue_with(serial, |params| {
+            params.subject_alt_names.clear();
+            params
+                .custom_extensions
+                .push(rcgen::CustomExtension::from_oid_content(
+                    &[2, 5, 29, 17],
+                    san,
+                ));
+        });
+        let rejection = optional
+            .verify(&PeerChain::new(leaf.chain()), NOW)
+            .unwrap_err();
+        assert_eq!(rejection.code(), "malformed_certificate", "{rejection}");
+    }
+    // The same leaf with a readable SAN is accepted: only the SAN differs.
+    let good = pki().issue_with(0x4_0002, |_| {});
+    assert!(optional.verify(&PeerChain::new(good.chain()), NOW).is_ok());
+}

@@ -179,16 +179,31 @@ pub(super) fn parse(
         })?
     };
     let mut b = VerifierBuilder::new();
+    // Each file has its own cap; this bounds them together (a policy can name one large CRL
+    // thousands of times).
+    let mut budget = MAX_REFERENCED_BYTES;
 
     for (i, path) in file.trust.anchors.iter().enumerate() {
         let field = format!("trust.anchors[{i}]");
-        for cert in read(base, path, &field, crate::pem::read_certificates)? {
+        for cert in read(
+            base,
+            path,
+            &field,
+            &mut budget,
+            crate::pem::read_certificates,
+        )? {
             b.push_anchor(field.clone(), cert);
         }
     }
     for (i, path) in file.trust.intermediates.iter().enumerate() {
         let field = format!("trust.intermediates[{i}]");
-        for cert in read(base, path, &field, crate::pem::read_certificates)? {
+        for cert in read(
+            base,
+            path,
+            &field,
+            &mut budget,
+            crate::pem::read_certificates,
+        )? {
             b.push_intermediate(field.clone(), cert);
         }
     }
@@ -196,7 +211,7 @@ pub(super) fn parse(
     let rev = file.revocation;
     for (i, path) in rev.crls.iter().enumerate() {
         let field = format!("revocation.crls[{i}]");
-        for crl in read(base, path, &field, crate::pem::read_crls)? {
+        for crl in read(base, path, &field, &mut budget, crate::pem::read_crls)? {
             b.push_crl(field.clone(), crl);
         }
     }
@@ -307,10 +322,14 @@ fn pin(spec: &PinSpec, field: &str) -> Result<Pin, PolicyError> {
 }
 
 /// Reads the file at `path` (relative to `base`) with `reader`, naming `field` on error.
+/// The most a policy's certificate and CRL files may add up to, in bytes.
+pub(crate) const MAX_REFERENCED_BYTES: u64 = 1 << 30;
+
 fn read<T>(
     base: Option<&Path>,
     path: &str,
     field: &str,
+    budget: &mut u64,
     reader: fn(&Path) -> Result<Vec<T>, String>,
 ) -> Result<Vec<T>, PolicyError> {
     let Some(base) = base else {
@@ -320,9 +339,43 @@ fn read<T>(
         ));
     };
     let full = base.join(path);
+    // Sized before reading (the reader reports a missing file itself); a file that grows in
+    // between is still held to its own cap.
+    if let Ok(metadata) = std::fs::metadata(&full) {
+        *budget = budget.checked_sub(metadata.len()).ok_or_else(|| {
+            PolicyError::new(
+                field,
+                format!(
+                    "{path}: the files this policy names exceed {MAX_REFERENCED_BYTES} bytes together"
+                ),
+            )
+        })?;
+    }
     reader(&full).map_err(|e| {
         // Name the path as written in the policy, which is what the operator will look for.
         let e = e.replace(&full.display().to_string(), path);
         PolicyError::new(field, e)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_files_a_policy_names_share_one_byte_budget() {
+        let dir = std::env::temp_dir().join(format!("certgate-budget-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("a.pem"), b"0123456789").unwrap();
+        let reader: fn(&Path) -> Result<Vec<u8>, String> = |p| Ok(std::fs::read(p).unwrap());
+        let mut budget = 25;
+        for _ in 0..2 {
+            assert!(read(Some(&dir), "a.pem", "trust.anchors[0]", &mut budget, reader).is_ok());
+        }
+        assert_eq!(budget, 5);
+        let err = read(Some(&dir), "a.pem", "trust.anchors[2]", &mut budget, reader).unwrap_err();
+        assert_eq!(err.field(), "trust.anchors[2]");
+        assert!(err.message().contains("exceed"), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -168,6 +168,17 @@ impl VerifierBuilder {
         self
     }
 
+    /// Whether any global pin is configured. Adding one to a non-empty set widens it (any one
+    /// must match), which a tool merging its own flags into a policy should refuse.
+    pub fn has_pins(&self) -> bool {
+        !self.pins.is_empty()
+    }
+
+    /// Whether `id` is already allowed (by [`VerifierBuilder::allow_app`] or a policy file).
+    pub fn allows_app(&self, id: &crate::AppId) -> bool {
+        self.apps.iter().any(|(_, rule)| rule.id == *id)
+    }
+
     /// Turns the strict RFC 5280 profile on (the default) or off.
     pub fn strict_profile(mut self, strict: bool) -> Self {
         self.strict = strict;

@@ -91,7 +91,7 @@ impl IdentitySource {
     pub(crate) fn extract(&self, cert: &X509Certificate<'_>) -> Result<Option<AppId>, Rejection> {
         let mut found: Option<&str> = None;
         let candidates: Vec<&str> = match self {
-            Self::SanUri { prefix } => san_uris(cert)
+            Self::SanUri { prefix } => san_uris(cert)?
                 .into_iter()
                 .filter_map(|uri| uri.strip_prefix(prefix.as_str()))
                 .collect(),
@@ -137,17 +137,35 @@ impl IdentitySource {
     }
 }
 
-/// The subjectAltName URIs of `cert`.
-fn san_uris<'a>(cert: &'a X509Certificate<'_>) -> Vec<&'a str> {
+/// The subjectAltName URIs of `cert`. A subjectAltName that cannot be read (malformed, or
+/// present twice) is an error, not "no URIs": the app id must not depend on which copy a
+/// parser would have picked.
+fn san_uris<'a>(cert: &'a X509Certificate<'_>) -> Result<Vec<&'a str>, Rejection> {
     let mut out = Vec::new();
-    if let Ok(Some(san)) = cert.subject_alternative_name() {
+    let san = cert
+        .subject_alternative_name()
+        .map_err(|e| Rejection::MalformedCertificate {
+            detail: format!("the leaf's subjectAltName cannot be read: {e}"),
+        })?;
+    if let Some(san) = san {
         for name in &san.value.general_names {
-            if let GeneralName::URI(uri) = name {
-                out.push(*uri);
+            match name {
+                GeneralName::URI(uri) => out.push(*uri),
+                // x509-parser keeps an entry it cannot decode (a URI that is not IA5 text) as
+                // `Invalid` rather than failing: it could be the app id, so refuse.
+                GeneralName::Invalid(tag, _) => {
+                    return Err(Rejection::MalformedCertificate {
+                        detail: format!(
+                            "the leaf's subjectAltName has an undecodable entry (tag {})",
+                            tag.0
+                        ),
+                    });
+                }
+                _ => {}
             }
         }
     }
-    out
+    Ok(out)
 }
 
 /// A peer whose chain passed every check. Only [`Verifier::verify`](crate::Verifier::verify)

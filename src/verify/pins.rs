@@ -128,6 +128,8 @@ pub(crate) fn spki_pin_string(sha256: &[u8; 32]) -> String {
 /// let fp = certgate::parse_fingerprint(&"ab".repeat(32)).unwrap();
 /// assert_eq!(fp, [0xab; 32]);
 /// assert!(certgate::parse_fingerprint("abc").is_err());
+/// // Two hex digits per byte, nothing else.
+/// assert!(certgate::parse_fingerprint(&format!("+f{}", "ab".repeat(31))).is_err());
 /// ```
 ///
 /// # Errors
@@ -143,7 +145,11 @@ pub fn parse_fingerprint(text: &str) -> Result<[u8; 32], String> {
     }
     let mut out = [0u8; 32];
     for (slot, pair) in out.iter_mut().zip(digits.as_bytes().chunks_exact(2)) {
-        let pair = std::str::from_utf8(pair).map_err(|_| "not hex".to_string())?;
+        // Exactly two hex digits: `from_str_radix` alone would also take a sign ("+f").
+        let pair = std::str::from_utf8(pair)
+            .ok()
+            .filter(|p| p.bytes().all(|b| b.is_ascii_hexdigit()))
+            .ok_or_else(|| format!("not hex: {:?}", String::from_utf8_lossy(pair)))?;
         *slot = u8::from_str_radix(pair, 16).map_err(|_| format!("not hex: {pair:?}"))?;
     }
     Ok(out)

@@ -1094,6 +1094,19 @@ impl TestPki {
         (cert, issued)
     }
 
+    /// A genuine [`SHOP`] leaf from the real intermediate, valid like the fixture leaves,
+    /// after `edit` has changed its parameters.
+    pub fn issue_with(&self, serial: u64, edit: impl FnOnce(&mut CertificateParams)) -> Issued {
+        let mut params = leaf_params(SHOP, serial, leaf_from(), leaf_to());
+        edit(&mut params);
+        sign_leaf(
+            &params,
+            KeyPair::generate().unwrap(),
+            &self.intermediate,
+            vec![self.intermediate.cert.clone()],
+        )
+    }
+
     /// A CRL by the real intermediate revoking `serials` (DER INTEGER contents, e.g.
     /// [`Issued::serial`] or [`serial_bytes`]). cRLNumber = `this_update` in seconds.
     /// Panics unless `next_update > this_update`.

@@ -3,6 +3,7 @@
 //! Contract (scripts rely on it): exit status 0 accept, 1 reject, 2 usage or unreadable input;
 //! `verify` prints exactly one JSON line on stdout.
 
+use std::io::Write as _;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -51,16 +52,19 @@ struct VerifyArgs {
     /// What the leaf must be good for.
     #[arg(long, value_enum, default_value_t = UsageArg::Client)]
     usage: UsageArg,
-    /// With --usage server: the DNS name the certificate must be valid for.
+    /// With --usage server: the DNS name the certificate must be valid for. Without it (or
+    /// --ip-address) no name is checked, as with `openssl verify -purpose sslserver`.
     #[arg(long, value_name = "NAME", conflicts_with = "ip_address")]
     dns_name: Option<String>,
     /// With --usage server: the IP address the certificate must be valid for.
     #[arg(long, value_name = "IP")]
     ip_address: Option<IpAddr>,
-    /// Allow this app id (and refuse every other). Repeatable.
+    /// Allow this app id (and refuse every other). Repeatable. Added to a policy's apps; a
+    /// policy that lists no apps (any app) is narrowed to these.
     #[arg(long = "allow-app", value_name = "APP_ID")]
     allow_app: Vec<String>,
-    /// Require one of these SPKI pins on the path. Repeatable.
+    /// Require one of these SPKI pins on the path. Repeatable. Refused with a policy that has
+    /// pins of its own (adding to "any one of" would widen them).
     #[arg(long = "pin-spki", value_name = "sha256/BASE64")]
     pin_spki: Vec<String>,
     /// A certgate policy file; the flags above add to it.
@@ -143,7 +147,17 @@ fn verify(args: VerifyArgs) -> Result<ExitCode, UsageError> {
     }
     for app in &args.allow_app {
         let id = AppId::new(app).map_err(|e| UsageError(format!("--allow-app {app:?}: {e}")))?;
-        builder = builder.allow_app(AppRule::new(id));
+        // Already allowed (with the policy's own pins for it): nothing to add.
+        if !builder.allows_app(&id) {
+            builder = builder.allow_app(AppRule::new(id));
+        }
+    }
+    if !args.pin_spki.is_empty() && builder.has_pins() {
+        return Err(UsageError(
+            "--pin-spki cannot be added to a policy that has pins: one of the pins must match, \
+             so adding one would widen the policy's; put it in the policy instead"
+                .into(),
+        ));
     }
     for pin in &args.pin_spki {
         let pin: Pin = pin
@@ -151,7 +165,9 @@ fn verify(args: VerifyArgs) -> Result<ExitCode, UsageError> {
             .map_err(|e| UsageError(format!("--pin-spki: {e}")))?;
         builder = builder.pin(pin);
     }
-    if usage != Usage::Client {
+    // A server certificate carries no app id; without a policy, do not ask for one. A policy
+    // that requires one keeps requiring it (flags add, never relax).
+    if usage != Usage::Client && args.policy.is_none() {
         builder = builder.require_app_id(false);
     }
     let verifier = builder
@@ -226,11 +242,14 @@ struct Reject<'a> {
 }
 
 fn print_line(value: &impl Serialize) {
-    match serde_json::to_string(value) {
-        Ok(line) => println!("{line}"),
+    let line = match serde_json::to_string(value) {
+        Ok(line) => line,
         // Serializing these plain structs cannot fail; say so rather than print nothing.
-        Err(e) => println!(
+        Err(e) => format!(
             "{{\"verdict\":\"reject\",\"code\":\"invalid_chain\",\"detail\":\"output: {e}\"}}"
         ),
-    }
+    };
+    // A closed stdout (`certgate verify ... | head -c0`) is not worth a panic: the exit
+    // status still carries the verdict.
+    let _ = writeln!(std::io::stdout().lock(), "{line}");
 }
