@@ -104,13 +104,20 @@ pub(crate) struct SignedParts<'a> {
     pub(crate) signature: &'a [u8],
 }
 
+/// Reads `input` as exactly one TLV carrying `tag`, with nothing after it.
+pub(crate) fn single(input: &[u8], tag: u8) -> Result<Tlv<'_>, BadDer> {
+    let mut reader = Reader::new(input);
+    let tlv = reader.expect(tag)?;
+    if reader.is_empty() {
+        Ok(tlv)
+    } else {
+        Err(BadDer)
+    }
+}
+
 /// Splits `SEQUENCE { tbs, AlgorithmIdentifier, BIT STRING }`.
 pub(crate) fn signed_parts(der: &[u8]) -> Result<SignedParts<'_>, BadDer> {
-    let mut outer = Reader::new(der);
-    let seq = outer.expect(SEQUENCE)?;
-    if !outer.is_empty() {
-        return Err(BadDer);
-    }
+    let seq = single(der, SEQUENCE)?;
     let mut inner = Reader::new(seq.value);
     let tbs = inner.expect(SEQUENCE)?;
     let algorithm = inner.expect(SEQUENCE)?.value;
@@ -128,11 +135,7 @@ pub(crate) fn signed_parts(der: &[u8]) -> Result<SignedParts<'_>, BadDer> {
 /// The parts of a `SubjectPublicKeyInfo` that signature algorithms need: the algorithm
 /// identifier's contents and the key bits. `spki` is the whole SEQUENCE.
 pub(crate) fn spki_parts(spki: &[u8]) -> Result<(&[u8], &[u8]), BadDer> {
-    let mut outer = Reader::new(spki);
-    let seq = outer.expect(SEQUENCE)?;
-    if !outer.is_empty() {
-        return Err(BadDer);
-    }
+    let seq = single(spki, SEQUENCE)?;
     let mut inner = Reader::new(seq.value);
     let algorithm = inner.expect(SEQUENCE)?.value;
     let key = bit_string_bytes(inner.expect(BIT_STRING)?.value)?;

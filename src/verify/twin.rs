@@ -54,8 +54,9 @@ pub(crate) fn ecdsa_twins(cert: &[u8]) -> Vec<Vec<u8>> {
 
 /// The pieces of an ECDSA-signed certificate that a twin keeps or changes.
 struct Parts<'a> {
-    /// tbsCertificate and signatureAlgorithm, whole encodings.
+    /// tbsCertificate, whole encoding.
     tbs: &'a [u8],
+    /// The signatureAlgorithm's contents.
     algorithm: &'a [u8],
     /// r, whole INTEGER encoding.
     r: &'a [u8],
@@ -64,30 +65,12 @@ struct Parts<'a> {
 }
 
 fn parts(cert: &[u8]) -> Option<Parts<'_>> {
-    let mut outer = Reader::new(cert);
-    let body = outer.expect(der::SEQUENCE).ok()?;
-    if !outer.is_empty() {
-        return None;
-    }
-    let mut body = Reader::new(body.value);
-    let tbs = body.expect(der::SEQUENCE).ok()?;
-    let algorithm = body.expect(der::SEQUENCE).ok()?;
-    let bits = body.expect(der::BIT_STRING).ok()?;
-    if !body.is_empty() {
-        return None;
-    }
-    let oid = Reader::new(algorithm.value).expect(der::OID).ok()?;
+    let signed = der::signed_parts(cert).ok()?;
+    let oid = Reader::new(signed.algorithm).expect(der::OID).ok()?;
     if !oid.value.starts_with(&ECDSA_WITH_SHA) {
         return None;
     }
-    let (&0, signature) = bits.value.split_first()? else {
-        return None;
-    };
-    let mut signature = Reader::new(signature);
-    let pair = signature.expect(der::SEQUENCE).ok()?;
-    if !signature.is_empty() {
-        return None;
-    }
+    let pair = der::single(signed.signature, der::SEQUENCE).ok()?;
     let mut pair = Reader::new(pair.value);
     let r = pair.expect(der::INTEGER).ok()?;
     let s = pair.expect(der::INTEGER).ok()?;
@@ -95,15 +78,17 @@ fn parts(cert: &[u8]) -> Option<Parts<'_>> {
         return None;
     }
     Some(Parts {
-        tbs: tbs.whole,
-        algorithm: algorithm.whole,
+        tbs: signed.tbs.whole,
+        algorithm: signed.algorithm,
         r: r.whole,
         s: s.value,
     })
 }
 
 impl Parts<'_> {
-    /// The certificate with `s` (INTEGER contents) in place of the original.
+    /// The certificate with `s` (INTEGER contents) in place of the original. Every length is
+    /// written in the shortest form, the only one `der::Reader` accepts, so the unchanged
+    /// parts come out byte for byte as they went in.
     fn encode(&self, s: &[u8]) -> Vec<u8> {
         let mut pair = Vec::with_capacity(self.r.len() + s.len() + 4);
         pair.extend_from_slice(self.r);
@@ -112,9 +97,9 @@ impl Parts<'_> {
         signature.push(0); // no unused bits
         push_tlv(&mut signature, der::SEQUENCE, &pair);
         let mut body =
-            Vec::with_capacity(self.tbs.len() + self.algorithm.len() + signature.len() + 6);
+            Vec::with_capacity(self.tbs.len() + self.algorithm.len() + signature.len() + 12);
         body.extend_from_slice(self.tbs);
-        body.extend_from_slice(self.algorithm);
+        push_tlv(&mut body, der::SEQUENCE, self.algorithm);
         push_tlv(&mut body, der::BIT_STRING, &signature);
         let mut cert = Vec::with_capacity(body.len() + 6);
         push_tlv(&mut cert, der::SEQUENCE, &body);
@@ -206,6 +191,24 @@ mod tests {
         at_order.extend_from_slice(order);
         assert_eq!(negate(&at_order, order), None);
         assert_eq!(negate(&[0x01; 33], order), None);
+    }
+
+    #[test]
+    fn a_twin_of_a_twin_is_the_original() {
+        let key = rcgen::KeyPair::generate().expect("key");
+        let cert = rcgen::CertificateParams::new(vec!["twin.example".into()])
+            .expect("params")
+            .self_signed(&key)
+            .expect("cert");
+        let der = cert.der().to_vec();
+        let parts = parts(&der).expect("an ECDSA-signed certificate");
+        // Re-encoding with the same s gives back the same bytes.
+        assert_eq!(parts.encode(parts.s), der);
+        let twins = ecdsa_twins(&der);
+        // s < n for P-256, hence for P-384 and P-521 too: three candidates.
+        assert_eq!(twins.len(), 3);
+        assert!(twins.iter().all(|twin| *twin != der));
+        assert!(twins.iter().all(|twin| ecdsa_twins(twin).contains(&der)));
     }
 
     #[test]
