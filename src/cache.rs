@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use moka::sync::Cache;
 use rustls_pki_types::UnixTime;
 
-use crate::rejection::Rejection;
+use crate::rejection::{Rejection, Rejections};
 use crate::verify::identity::PeerIdentity;
 
 /// Identifies one chain under one policy snapshot.
@@ -30,8 +30,11 @@ pub struct VerdictKey {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct CacheConfig {
-    /// Most verdicts kept (default 100 000, about 70 MB at moka's ~700 bytes per entry).
+    /// Most verdicts kept (default 100 000).
     pub capacity: u64,
+    /// Most bytes the kept verdicts may weigh (default 128 MiB). Each entry weighs what it
+    /// holds (see [`VerdictCache`]) but at least `max_bytes / capacity`, so both bounds hold.
+    pub max_bytes: u64,
     /// Longest an accept is kept (default 1 hour). It is also dropped at the leaf's notAfter,
     /// a used CRL's nextUpdate, or a matched pin's end, whichever comes first.
     pub ttl: Duration,
@@ -44,6 +47,7 @@ impl Default for CacheConfig {
     fn default() -> Self {
         Self {
             capacity: 100_000,
+            max_bytes: 128 * 1024 * 1024,
             ttl: Duration::from_secs(3600),
             negative_ttl: Duration::from_secs(30),
         }
@@ -70,7 +74,7 @@ pub(crate) struct VerdictEntry {
 
 #[derive(Debug)]
 struct Rejected {
-    rejection: Rejection,
+    rejections: Rejections,
     fingerprint: Option<[u8; 32]>,
 }
 
@@ -78,7 +82,7 @@ impl VerdictEntry {
     pub(crate) fn result(&self) -> Result<&PeerIdentity, &Rejection> {
         match &self.result {
             Ok(identity) => Ok(identity),
-            Err(rejected) => Err(&rejected.rejection),
+            Err(rejected) => Err(rejected.rejections.primary()),
         }
     }
 
@@ -87,7 +91,27 @@ impl VerdictEntry {
     }
 
     pub(crate) fn rejection(&self) -> Option<&Rejection> {
-        self.result.as_ref().err().map(|r| &r.rejection)
+        self.rejections().map(Rejections::primary)
+    }
+
+    /// Every failing code of a rejection.
+    pub(crate) fn rejections(&self) -> Option<&Rejections> {
+        self.result.as_ref().err().map(|r| &r.rejections)
+    }
+
+    /// What the entry weighs in the cache, in bytes: moka's own bookkeeping per entry (about
+    /// [`MOKA_ENTRY_BYTES`]), the key, the entry and everything it owns on the heap.
+    pub(crate) fn weight(&self) -> usize {
+        let owned = match &self.result {
+            Ok(identity) => identity.heap_bytes(),
+            Err(rejected) => {
+                std::mem::size_of::<Rejected>().saturating_add(rejected.rejections.heap_bytes())
+            }
+        };
+        MOKA_ENTRY_BYTES
+            .saturating_add(std::mem::size_of::<VerdictKey>())
+            .saturating_add(std::mem::size_of::<Self>())
+            .saturating_add(owned)
     }
 
     /// Whether the verdict may answer for `now`: not before the instant it was computed for,
@@ -119,7 +143,17 @@ pub struct CacheStats {
     pub entries: u64,
 }
 
+/// moka's own memory per entry, measured (`benches/memory.rs`): its hash table slot, the
+/// entry's metadata, deque nodes and timer wheel node.
+pub(crate) const MOKA_ENTRY_BYTES: usize = 465;
+
 /// A bounded verdict cache over moka.
+///
+/// Bounded in entries and in bytes: an entry weighs moka's bookkeeping (about 465 bytes), the
+/// key and the entry (about 90 bytes), plus what the verdict owns: for an accept the identity
+/// (subject, issuer, serial and SAN strings, typically 400-700 bytes), for a rejection its
+/// details (each at most 192 bytes). A typical accept weighs about 1.1 KB, a rejection
+/// 0.6-1.4 KB: at the defaults the entry count binds first.
 ///
 /// moka decides eviction on its own clock; every hit is also re-checked against the caller's
 /// `now`, so an injected clock (tests) or a slow eviction never serves a stale verdict.
@@ -160,8 +194,18 @@ impl VerdictCache {
         };
         let counters = Arc::new(Counters::default());
         let listener_counters = Arc::clone(&counters);
+        // Every entry weighs at least `floor`, so at most `capacity` entries fit in `max_bytes`.
+        let floor = config
+            .max_bytes
+            .checked_div(config.capacity.max(1))
+            .unwrap_or(u64::MAX)
+            .max(1);
         let cache = Cache::builder()
-            .max_capacity(config.capacity)
+            .max_capacity(config.max_bytes)
+            .weigher(move |_: &VerdictKey, entry: &Arc<VerdictEntry>| -> u32 {
+                let bytes = u64::try_from(entry.weight()).unwrap_or(u64::MAX);
+                u32::try_from(bytes.max(floor)).unwrap_or(u32::MAX)
+            })
             .expire_after(EntryExpiry)
             .eviction_listener(move |_, _, cause| {
                 if cause.was_evicted() {
@@ -197,7 +241,7 @@ impl VerdictCache {
     pub(crate) fn insert(
         &self,
         key: VerdictKey,
-        result: Result<PeerIdentity, Rejection>,
+        result: Result<PeerIdentity, Rejections>,
         changes_at: Option<UnixTime>,
         fingerprint: Option<[u8; 32]>,
         now: UnixTime,
@@ -228,9 +272,9 @@ impl VerdictCache {
                 )
             }
         };
-        let result = result.map_err(|rejection| {
+        let result = result.map_err(|rejections| {
             Box::new(Rejected {
-                rejection,
+                rejections,
                 fingerprint,
             })
         });

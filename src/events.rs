@@ -25,8 +25,10 @@ pub enum Action {
 #[derive(Clone, Debug, serde::Serialize)]
 #[non_exhaustive]
 pub struct VerdictEvent {
-    /// `accept`, or the rejection's reason code.
+    /// `accept`, or the primary rejection's reason code.
     pub code: &'static str,
+    /// Every failing reason code, primary first (empty on an accept).
+    pub codes: Vec<&'static str>,
     /// What the gate did.
     pub action: Action,
     /// Warning codes on an accept (for example `crl_stale`).
@@ -87,6 +89,7 @@ impl EventSink for TracingSink {
                 peer,
                 cached = e.cached,
                 generation = e.generation,
+                codes = ?e.codes,
                 detail = e.detail.as_deref(),
                 "peer rejected"
             ),

@@ -15,21 +15,10 @@ use sha2::{Digest, Sha256};
 use crate::cache::{CacheConfig, CacheStats, MAX_TTL, VerdictCache, VerdictEntry, VerdictKey};
 use crate::events::{Action, EventSink, TracingSink, VerdictEvent};
 use crate::peer_chain::{Memo, PeerChain};
-use crate::policy::{Policy, PolicyError};
-use crate::rejection::Rejection;
+use crate::policy::{Mode, Policy, PolicyError, known_code, unobservable_message};
+use crate::rejection::{Rejection, Rejections};
 use crate::verify::Verifier;
 use crate::verify::identity::{PeerIdentity, Warning};
-
-/// Whether rejections are enforced or only reported.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Mode {
-    /// Refuse rejected peers (401/403). The default.
-    #[default]
-    Enforce,
-    /// Let every peer through, report what would have been refused. For roll-out.
-    Observe,
-}
 
 /// The outcome of a check: the verdict (accept or rejection), and whether the gate refuses
 /// the peer under its mode.
@@ -52,17 +41,32 @@ impl Verdict {
         self.entry.identity()
     }
 
-    /// Why the chain was rejected, when it was.
+    /// Why the chain was rejected, when it was: the first failing check.
     pub fn rejection(&self) -> Option<&Rejection> {
         self.entry.rejection()
     }
 
-    /// `accept`, or the rejection's reason code.
+    /// Every failing check, when the chain was rejected (see [`Rejections`]).
+    pub fn rejections(&self) -> Option<&Rejections> {
+        self.entry.rejections()
+    }
+
+    /// `accept`, or the primary rejection's reason code.
     pub fn code(&self) -> &'static str {
         self.entry.rejection().map_or("accept", Rejection::code)
     }
 
-    /// Whether the gate refuses this peer (rejected, and the mode for its code is enforce).
+    /// Every failing reason code, primary first (empty on an accept).
+    pub fn codes(&self) -> Vec<&'static str> {
+        self.entry
+            .rejections()
+            .map(|r| r.codes().collect())
+            .unwrap_or_default()
+    }
+
+    /// Whether the gate refuses this peer: rejected, and at least one of its codes is
+    /// enforced. A rejected chain passes (observe) only when every one of its codes is
+    /// observed.
     pub fn is_refused(&self) -> bool {
         self.refused
     }
@@ -120,7 +124,7 @@ pub type Clock = Arc<dyn Fn() -> UnixTime + Send + Sync>;
 /// ```
 pub struct GateBuilder {
     policy: Policy,
-    mode: Mode,
+    mode: Option<Mode>,
     overrides: Vec<(String, Mode)>,
     cache: CacheConfig,
     sink: Arc<dyn EventSink>,
@@ -128,13 +132,15 @@ pub struct GateBuilder {
 }
 
 impl GateBuilder {
-    /// The mode for every reason code without an override (default: enforce).
+    /// The mode for every reason code without an override (default: the policy's
+    /// `[modes] default`, else enforce). Overrides the policy's default.
     pub fn mode(mut self, mode: Mode) -> Self {
-        self.mode = mode;
+        self.mode = Some(mode);
         self
     }
 
-    /// Overrides the mode for one reason code (see [`Rejection::CODES`]).
+    /// Overrides the mode for one reason code (see [`Rejection::CODES`]), over the policy's
+    /// `[modes]`.
     ///
     /// Under an enforcing gate, only codes given to genuine chains may be observed: `expired`,
     /// `not_yet_valid` and `wrong_key_usage` (proven genuine by the verifier), `revoked`,
@@ -172,27 +178,22 @@ impl GateBuilder {
     /// unauthenticated one under an enforcing gate, or a cache TTL is over a day.
     pub fn build(self) -> Result<Gate, PolicyError> {
         let mut overrides = HashMap::new();
+        let default = self
+            .mode
+            .or(self.policy.modes().default_mode())
+            .unwrap_or_default();
         for (code, mode) in self.overrides {
-            let Some(known) = Rejection::CODES.iter().find(|c| **c == code) else {
-                return Err(PolicyError::new(
-                    "gate.mode_for",
-                    format!("unknown reason code {code:?}"),
-                ));
-            };
-            if self.mode == Mode::Enforce
+            let known = known_code(&code).map_err(|e| PolicyError::new("gate.mode_for", e))?;
+            if default == Mode::Enforce
                 && mode == Mode::Observe
-                && Rejection::UNAUTHENTICATED_CODES.contains(known)
+                && Rejection::UNAUTHENTICATED_CODES.contains(&known)
             {
                 return Err(PolicyError::new(
                     "gate.mode_for",
-                    format!(
-                        "{code:?} cannot be observed alone: it is decided before the chain is \
-                         authenticated, so any self-made certificate could get it and pass \
-                         (observe the whole gate with .mode(Mode::Observe) instead)"
-                    ),
+                    unobservable_message(known),
                 ));
             }
-            overrides.insert(*known, mode);
+            overrides.insert(known, mode);
         }
         if self.cache.ttl > MAX_TTL || self.cache.negative_ttl > MAX_TTL {
             return Err(PolicyError::new(
@@ -202,12 +203,68 @@ impl GateBuilder {
         }
         Ok(Gate::assemble(
             self.policy,
-            self.mode,
-            overrides,
+            GateModes {
+                default: self.mode,
+                overrides,
+            },
             self.cache,
             self.sink,
             self.clock,
         ))
+    }
+}
+
+/// The modes the gate's builder set; the policy's `[modes]` fill in the rest.
+#[derive(Debug, Default)]
+struct GateModes {
+    default: Option<Mode>,
+    overrides: HashMap<&'static str, Mode>,
+}
+
+impl GateModes {
+    /// The mode of every code under `policy`: the builder's per-code override, else the
+    /// policy's, else the code's built-in default ([`Rejection::OBSERVED_BY_DEFAULT`]), else
+    /// the builder's default, else the policy's, else enforce. Fail closed: under an
+    /// enforcing default an unauthenticated code is always enforced.
+    fn resolve(&self, policy: &Policy) -> ResolvedModes {
+        let rules = policy.modes();
+        let default = self.default.or(rules.default_mode()).unwrap_or_default();
+        let per_code = Rejection::CODES
+            .iter()
+            .map(|code| {
+                let mode = self
+                    .overrides
+                    .get(code)
+                    .copied()
+                    .or(rules.mode_for(code))
+                    .or(Rejection::OBSERVED_BY_DEFAULT
+                        .contains(code)
+                        .then_some(Mode::Observe))
+                    .unwrap_or(default);
+                let mode = if default == Mode::Enforce
+                    && Rejection::UNAUTHENTICATED_CODES.contains(code)
+                {
+                    Mode::Enforce
+                } else {
+                    mode
+                };
+                (*code, mode)
+            })
+            .collect();
+        ResolvedModes { default, per_code }
+    }
+}
+
+/// The mode of every code, for one policy snapshot.
+#[derive(Debug)]
+struct ResolvedModes {
+    default: Mode,
+    per_code: HashMap<&'static str, Mode>,
+}
+
+impl ResolvedModes {
+    fn mode_for(&self, code: &str) -> Mode {
+        self.per_code.get(code).copied().unwrap_or(self.default)
     }
 }
 
@@ -229,8 +286,7 @@ struct GateInner {
     /// The current snapshot's generation, readable with one atomic load.
     generation: AtomicU64,
     cache: VerdictCache,
-    mode: Mode,
-    overrides: HashMap<&'static str, Mode>,
+    modes: GateModes,
     sink: Arc<dyn EventSink>,
     clock: Clock,
     /// Serializes reloads so generations are handed out in order.
@@ -243,6 +299,7 @@ static NEXT_GATE_ID: AtomicU64 = AtomicU64::new(1);
 struct Snapshot {
     policy: Policy,
     generation: u64,
+    modes: ResolvedModes,
 }
 
 impl Gate {
@@ -250,7 +307,7 @@ impl Gate {
     pub fn builder(policy: Policy) -> GateBuilder {
         GateBuilder {
             policy,
-            mode: Mode::Enforce,
+            mode: None,
             overrides: Vec::new(),
             cache: CacheConfig::default(),
             sink: Arc::new(TracingSink),
@@ -262,8 +319,7 @@ impl Gate {
     pub fn new(policy: Policy) -> Self {
         Self::assemble(
             policy,
-            Mode::Enforce,
-            HashMap::new(),
+            GateModes::default(),
             CacheConfig::default(),
             Arc::new(TracingSink),
             Arc::new(UnixTime::now),
@@ -272,8 +328,7 @@ impl Gate {
 
     fn assemble(
         policy: Policy,
-        mode: Mode,
-        overrides: HashMap<&'static str, Mode>,
+        modes: GateModes,
         cache: CacheConfig,
         sink: Arc<dyn EventSink>,
         clock: Clock,
@@ -282,13 +337,13 @@ impl Gate {
             inner: Arc::new(GateInner {
                 id: NEXT_GATE_ID.fetch_add(1, Ordering::Relaxed),
                 current: ArcSwap::from_pointee(Snapshot {
+                    modes: modes.resolve(&policy),
                     policy,
                     generation: 1,
                 }),
                 generation: AtomicU64::new(1),
                 cache: VerdictCache::new(cache),
-                mode,
-                overrides,
+                modes,
                 sink,
                 clock,
                 reload: Mutex::new(()),
@@ -331,15 +386,16 @@ impl Gate {
                 )
             }
         };
-        let refused = entry
-            .rejection()
-            .is_some_and(|rejection| self.mode_for(rejection.code()) == Mode::Enforce);
+        let refused = entry.rejections().is_some_and(|all| {
+            all.codes()
+                .any(|code| snapshot.modes.mode_for(code) == Mode::Enforce)
+        });
         let verdict = Verdict {
             entry,
             refused,
             cached,
             generation: snapshot.generation,
-            show_detail: true,
+            show_detail: false,
         };
         self.emit(&verdict, now, peer);
         verdict
@@ -388,9 +444,12 @@ impl Gate {
             .saturating_add(1);
         // Publish the snapshot before the generation: a reader that sees the new generation
         // and misses its memo then loads the new snapshot.
-        self.inner
-            .current
-            .store(Arc::new(Snapshot { policy, generation }));
+        let modes = self.inner.modes.resolve(&policy);
+        self.inner.current.store(Arc::new(Snapshot {
+            policy,
+            generation,
+            modes,
+        }));
         self.inner.generation.store(generation, Ordering::Release);
         // Entries of older generations can never be served again: drop them now rather than
         // letting them hold memory until their TTL (a check racing this reload may still insert
@@ -424,13 +483,10 @@ impl Gate {
         self.inner.current.load().policy.clone()
     }
 
-    /// The mode that applies to `code`.
+    /// The mode that applies to `code` under the current policy (the builder's settings over
+    /// the policy's `[modes]`).
     pub fn mode_for(&self, code: &str) -> Mode {
-        self.inner
-            .overrides
-            .get(code)
-            .copied()
-            .unwrap_or(self.inner.mode)
+        self.inner.current.load().modes.mode_for(code)
     }
 
     /// The gate's clock reading.
@@ -462,6 +518,7 @@ impl Gate {
         };
         self.inner.sink.record(&VerdictEvent {
             code: verdict.code(),
+            codes: verdict.codes(),
             action,
             warnings: verdict.warnings().iter().map(|w| w.code()).collect(),
             app_id,
@@ -479,8 +536,7 @@ impl fmt::Debug for Gate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Gate")
             .field("generation", &self.generation())
-            .field("mode", &self.inner.mode)
-            .field("overrides", &self.inner.overrides)
+            .field("modes", &self.inner.current.load().modes)
             .field("cache", &self.inner.cache)
             .finish_non_exhaustive()
     }

@@ -46,13 +46,13 @@ pub mod server;
 
 pub use crate::cache::{CacheConfig, CacheStats, VerdictCache, VerdictKey};
 pub use crate::events::{Action, EventSink, TracingSink, VerdictEvent};
-pub use crate::gate::{Clock, Gate, GateBuilder, Mode, Verdict};
+pub use crate::gate::{Clock, Gate, GateBuilder, Verdict};
 pub use crate::layer::{
     CertGateLayer, CertGateService, PROBLEM_JSON, PeerAddr, ResponseFuture, problem_response,
 };
 pub use crate::peer_chain::PeerChain;
-pub use crate::policy::{Policy, PolicyError, VerifierBuilder};
-pub use crate::rejection::{CertRole, Rejection};
+pub use crate::policy::{Mode, ModeRules, Policy, PolicyError, VerifierBuilder};
+pub use crate::rejection::{CertRole, Rejection, Rejections};
 pub use crate::tls::{GateClientVerifier, HandshakeMode};
 pub use crate::verify::identity::{
     AppId, CertificateInfo, IdentitySource, PeerIdentity, Warning, inspect,

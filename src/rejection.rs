@@ -158,8 +158,12 @@ pub enum Rejection {
         role: CertRole,
     },
     /// The path ends in no configured trust anchor.
-    #[error("the chain does not lead to a trusted issuer")]
-    UnknownIssuer,
+    #[error("the chain does not lead to a trusted issuer: {detail}")]
+    UnknownIssuer {
+        /// What was presented and what was missing (for example a leaf sent without its
+        /// intermediate).
+        detail: String,
+    },
     /// A signature or key algorithm on the path is not supported by the configured provider.
     #[error("unsupported algorithm: {detail}")]
     UnsupportedAlgorithm {
@@ -221,6 +225,11 @@ impl Rejection {
         "unsupported_algorithm",
     ];
 
+    /// Codes whose built-in mode is observe: switching on the check that gives them refuses
+    /// no one until the operator enforces them (`[modes] enforce = [...]`). None yet; the
+    /// signal codes will be.
+    pub const OBSERVED_BY_DEFAULT: &'static [&'static str] = &[];
+
     /// Stable snake_case reason code shared by HTTP bodies, events, metrics and the CLI.
     pub const fn code(&self) -> &'static str {
         match self {
@@ -243,7 +252,7 @@ impl Rejection {
             Self::ProfileViolation { .. } => "profile_violation",
             Self::RevocationUnknown { .. } => "revocation_unknown",
             Self::Revoked { .. } => "revoked",
-            Self::UnknownIssuer => "unknown_issuer",
+            Self::UnknownIssuer { .. } => "unknown_issuer",
             Self::UnsupportedAlgorithm { .. } => "unsupported_algorithm",
             Self::WrongKeyUsage { .. } => "wrong_key_usage",
         }
@@ -271,7 +280,7 @@ impl Rejection {
             | Self::ProfileViolation { .. }
             | Self::RevocationUnknown { .. }
             | Self::Revoked { .. }
-            | Self::UnknownIssuer
+            | Self::UnknownIssuer { .. }
             | Self::UnsupportedAlgorithm { .. }
             | Self::WrongKeyUsage { .. } => http::StatusCode::FORBIDDEN,
         }
@@ -280,15 +289,18 @@ impl Rejection {
     /// Maps a rustls-webpki error met while validating the leaf at `role`.
     ///
     /// webpki's error is `#[non_exhaustive]`: anything not named here refuses with
-    /// `invalid_chain`, never accepts.
+    /// `invalid_chain`, never accepts. Details are sentences certgate writes: nothing of the
+    /// upstream error's `Debug` output (which can carry the peer's bytes) reaches them.
     pub(crate) fn from_webpki(err: webpki::Error, role: CertRole) -> Self {
         use webpki::Error as E;
+        let malformed = |what: &str| Self::MalformedCertificate {
+            detail: format!("a presented certificate {what}"),
+        };
         match err {
-            E::BadDer | E::BadDerTime | E::TrailingData(_) | E::MalformedExtensions => {
-                Self::MalformedCertificate {
-                    detail: format!("{err:?}"),
-                }
-            }
+            E::BadDer => malformed("is not valid DER"),
+            E::BadDerTime => malformed("has a validity time that is not valid DER"),
+            E::TrailingData(_) => malformed("has data after the end of a DER structure"),
+            E::MalformedExtensions => malformed("has malformed or duplicated extensions"),
             E::CertExpired { time, not_after } => Self::Expired {
                 role,
                 not_after,
@@ -301,27 +313,410 @@ impl Rejection {
             },
             E::CertRevoked => Self::Revoked { role },
             E::InvalidSignatureForPublicKey => Self::BadSignature,
-            E::UnknownIssuer => Self::UnknownIssuer,
+            E::UnknownIssuer => Self::UnknownIssuer {
+                detail: "no presented or configured certificate leads to a trust anchor".into(),
+            },
             E::RequiredEkuNotFoundContext(cx) => Self::WrongKeyUsage {
-                detail: format!("required EKU not found: {cx:?}"),
+                detail: format!(
+                    "a certificate's extendedKeyUsage has {}, not {}",
+                    describe_ekus(&cx.present),
+                    purpose_name(&cx.required.oid_values().collect::<Vec<_>>())
+                ),
             },
             E::EmptyEkuExtension => Self::WrongKeyUsage {
-                detail: "empty EKU extension".into(),
+                detail: "a certificate has an empty extendedKeyUsage extension".into(),
             },
             E::CertNotValidForName(_) => Self::NameMismatch,
             E::MaximumSignatureChecksExceeded
             | E::MaximumPathBuildCallsExceeded
             | E::MaximumPathDepthExceeded
             | E::MaximumNameConstraintComparisonsExceeded => Self::PathBudgetExceeded,
-            E::UnsupportedSignatureAlgorithmContext(_)
-            | E::UnsupportedSignatureAlgorithmForPublicKeyContext(_) => {
-                Self::UnsupportedAlgorithm {
-                    detail: format!("{err:?}"),
-                }
-            }
-            other => Self::InvalidChain {
-                detail: format!("{other:?}"),
+            E::UnsupportedSignatureAlgorithmContext(cx) => Self::UnsupportedAlgorithm {
+                detail: format!(
+                    "the signature algorithm {} is not supported",
+                    describe_algorithm(&cx.signature_algorithm_id)
+                ),
             },
+            E::UnsupportedSignatureAlgorithmForPublicKeyContext(cx) => Self::UnsupportedAlgorithm {
+                detail: format!(
+                    "the signature algorithm {} is not supported for a {} key",
+                    describe_algorithm(&cx.signature_algorithm_id),
+                    describe_algorithm(&cx.public_key_algorithm_id)
+                ),
+            },
+            other => Self::InvalidChain {
+                detail: webpki_sentence(&other).into(),
+            },
+        }
+    }
+
+    /// Whether this code can be given to a chain that was never shown to reach a trust anchor
+    /// (see [`Rejection::UNAUTHENTICATED_CODES`]).
+    pub fn is_unauthenticated(&self) -> bool {
+        Self::UNAUTHENTICATED_CODES.contains(&self.code())
+    }
+}
+
+impl Rejection {
+    /// Longest human text of a rejection (its `Display`, the `detail` of problem+json bodies
+    /// and events), in bytes.
+    pub const MAX_DETAIL: usize = 256;
+}
+
+/// Longest free-text part of a rejection, in bytes: with the fixed words around it, the
+/// `Display` stays within [`Rejection::MAX_DETAIL`].
+const MAX_FIELD: usize = 192;
+
+/// `text` made safe for logs and headers and bounded: control and non-ASCII characters
+/// escaped, at most [`MAX_FIELD`] bytes (cut on a character boundary, marked with `…`).
+pub(crate) fn bounded(text: &str) -> String {
+    bounded_to(text, MAX_FIELD)
+}
+
+/// [`bounded`] to `max` bytes.
+pub(crate) fn bounded_to(text: &str, max: usize) -> String {
+    let mut out = String::with_capacity(text.len().min(max));
+    for c in text.chars() {
+        let piece: String = if c.is_ascii_graphic() || c == ' ' {
+            c.into()
+        } else {
+            c.escape_default().collect()
+        };
+        if out.len().saturating_add(piece.len()) > max.saturating_sub(3) {
+            out.push('…');
+            return out;
+        }
+        out.push_str(&piece);
+    }
+    out
+}
+
+/// Names of the well-known extended key usages, by OID arcs.
+fn purpose_name(oid: &[usize]) -> String {
+    match oid {
+        [1, 3, 6, 1, 5, 5, 7, 3, 1] => "serverAuth".into(),
+        [1, 3, 6, 1, 5, 5, 7, 3, 2] => "clientAuth".into(),
+        [1, 3, 6, 1, 5, 5, 7, 3, 3] => "codeSigning".into(),
+        [1, 3, 6, 1, 5, 5, 7, 3, 4] => "emailProtection".into(),
+        [1, 3, 6, 1, 5, 5, 7, 3, 8] => "timeStamping".into(),
+        [1, 3, 6, 1, 5, 5, 7, 3, 9] => "OCSPSigning".into(),
+        [2, 5, 29, 37, 0] => "anyExtendedKeyUsage".into(),
+        arcs => {
+            let dotted: Vec<String> = arcs.iter().take(16).map(usize::to_string).collect();
+            bounded_to(&dotted.join("."), 48)
+        }
+    }
+}
+
+/// At most four purposes by name, then a count.
+fn describe_ekus(present: &[Vec<usize>]) -> String {
+    if present.is_empty() {
+        return "no usage".into();
+    }
+    let mut names: Vec<String> = present.iter().take(4).map(|p| purpose_name(p)).collect();
+    if present.len() > 4 {
+        names.push(format!("{} more", present.len().saturating_sub(4)));
+    }
+    names.join(", ")
+}
+
+/// An AlgorithmIdentifier's contents (OID and parameters, as webpki reports them): the
+/// algorithm's name when it is a known one, else its OID when short, else its size.
+fn describe_algorithm(id: &[u8]) -> String {
+    const KNOWN: &[(&[u8], &str)] = &[
+        (
+            &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02],
+            "ecdsa-with-SHA256",
+        ),
+        (
+            &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x03],
+            "ecdsa-with-SHA384",
+        ),
+        (
+            &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x04],
+            "ecdsa-with-SHA512",
+        ),
+        (
+            &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x01],
+            "ecdsa-with-SHA224",
+        ),
+        (
+            &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x01],
+            "ecdsa-with-SHA1",
+        ),
+        (&[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01], "EC"),
+        (
+            &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01],
+            "RSA",
+        ),
+        (
+            &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x05],
+            "sha1WithRSAEncryption",
+        ),
+        (
+            &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0b],
+            "sha256WithRSAEncryption",
+        ),
+        (
+            &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0c],
+            "sha384WithRSAEncryption",
+        ),
+        (
+            &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0d],
+            "sha512WithRSAEncryption",
+        ),
+        (
+            &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0a],
+            "RSASSA-PSS",
+        ),
+        (&[0x2a, 0x86, 0x48, 0xce, 0x38, 0x04, 0x01], "DSA"),
+        (&[0x2b, 0x65, 0x70], "Ed25519"),
+        (&[0x2b, 0x65, 0x71], "Ed448"),
+    ];
+    // The contents start with the OID's TLV: tag 6, a short length, the arcs.
+    let oid = match id {
+        [0x06, len, rest @ ..] if usize::from(*len) <= rest.len() && *len < 0x80 => {
+            rest.get(..usize::from(*len))
+        }
+        _ => None,
+    };
+    let Some(oid) = oid else {
+        return format!("(an unreadable identifier of {} bytes)", id.len());
+    };
+    if let Some((_, name)) = KNOWN.iter().find(|(k, _)| *k == oid) {
+        return (*name).into();
+    }
+    match dotted_oid(oid) {
+        Some(dotted) if dotted.len() <= 64 => format!("with OID {dotted}"),
+        _ => format!("(an OID of {} bytes)", oid.len()),
+    }
+}
+
+/// The dotted form of an OID's content bytes, or `None` when they are not a valid OID.
+fn dotted_oid(oid: &[u8]) -> Option<String> {
+    let mut arcs: Vec<u64> = Vec::new();
+    let mut value: u64 = 0;
+    for (i, byte) in oid.iter().enumerate() {
+        if value == 0 && *byte == 0x80 {
+            return None;
+        }
+        value = value
+            .checked_mul(128)?
+            .checked_add(u64::from(byte & 0x7f))?;
+        if byte & 0x80 == 0 {
+            if arcs.is_empty() {
+                let first = (value / 40).min(2);
+                arcs.push(first);
+                arcs.push(value.checked_sub(first.checked_mul(40)?)?);
+            } else {
+                arcs.push(value);
+            }
+            value = 0;
+        } else if i.saturating_add(1) == oid.len() {
+            return None;
+        }
+    }
+    if arcs.is_empty() {
+        return None;
+    }
+    Some(
+        arcs.iter()
+            .map(u64::to_string)
+            .collect::<Vec<_>>()
+            .join("."),
+    )
+}
+
+/// A sentence for each rustls-webpki error that has no code of its own.
+fn webpki_sentence(err: &webpki::Error) -> &'static str {
+    use webpki::Error as E;
+    match err {
+        E::CaUsedAsEndEntity => "a CA certificate was presented as the leaf",
+        E::EndEntityUsedAsCa => "an end-entity certificate was used as an issuer",
+        E::CertDistrusted => "a certificate on the path is distrusted",
+        E::ExtensionValueInvalid => "a certificate has an extension with an invalid value",
+        E::InvalidCertValidity => "a certificate's notBefore is after its notAfter",
+        E::InvalidSerialNumber => "a certificate has an invalid serial number",
+        E::MalformedDnsIdentifier => "a certificate has a malformed DNS name",
+        E::MalformedNameConstraint => "a certificate has malformed name constraints",
+        E::NameConstraintViolation => "a certificate violates its issuer's name constraints",
+        E::PathLenConstraintViolated => "the path is longer than a CA's pathLenConstraint allows",
+        E::SignatureAlgorithmMismatch => {
+            "a certificate's inner and outer signature algorithms differ"
+        }
+        E::UnknownRevocationStatus => "the revocation status of a certificate is unknown",
+        E::UnsupportedCertVersion => "a certificate is not X.509 version 3",
+        E::UnsupportedCriticalExtension => {
+            "a certificate has a critical extension that is not supported"
+        }
+        E::UnsupportedNameType => "a certificate has a name of an unsupported type",
+        E::InvalidNetworkMaskConstraint => "a certificate has an invalid IP address constraint",
+        _ => "rustls-webpki refused the chain for a reason without a certgate code",
+    }
+}
+
+/// Every failing code of one chain: the primary [`Rejection`] first (the one the checks meet
+/// first, which [`Verifier::verify`](crate::Verifier::verify) returns), then the others, one
+/// per code.
+///
+/// Once a chain is proven genuine (its signatures lead to a trust anchor), certgate runs every
+/// check (the validity of each certificate, revocation, the profile, key usage, pins, app
+/// identity and allowlist) and lists each code that fails, so a gate that observes some codes
+/// lets the chain through only when every one of its codes is observed. A chain that is not
+/// proven genuine has exactly one code (it may also be `denylisted`, first).
+///
+/// ```
+/// # fn show(verifier: &certgate::Verifier, chain: &certgate::PeerChain) {
+/// if let Err(all) = verifier.verify_all(chain, rustls_pki_types::UnixTime::now()) {
+///     println!("refused {}: all codes {:?}", all.primary().code(), all.codes().collect::<Vec<_>>());
+/// }
+/// # }
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rejections {
+    primary: Rejection,
+    rest: Vec<Rejection>,
+}
+
+impl Rejections {
+    /// One rejection.
+    pub fn new(primary: Rejection) -> Self {
+        Self {
+            primary: primary.bound(),
+            rest: Vec::new(),
+        }
+    }
+
+    /// Adds `rejection` unless its code is listed already.
+    pub(crate) fn push(&mut self, rejection: Rejection) {
+        if !self.contains(rejection.code()) {
+            self.rest.push(rejection.bound());
+        }
+    }
+
+    /// The first failing check's rejection.
+    pub fn primary(&self) -> &Rejection {
+        &self.primary
+    }
+
+    /// Every rejection, primary first.
+    pub fn iter(&self) -> impl Iterator<Item = &Rejection> {
+        std::iter::once(&self.primary).chain(&self.rest)
+    }
+
+    /// Every failing code, primary first, each once.
+    pub fn codes(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.iter().map(Rejection::code)
+    }
+
+    /// Whether `code` is one of the failing codes.
+    pub fn contains(&self, code: &str) -> bool {
+        self.iter().any(|r| r.code() == code)
+    }
+
+    /// How many codes fail (at least one).
+    pub fn len(&self) -> usize {
+        self.rest.len().saturating_add(1)
+    }
+
+    /// Always `false`: there is at least the primary rejection.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// The primary rejection.
+    pub fn into_primary(self) -> Rejection {
+        self.primary
+    }
+
+    /// Heap bytes held (for the verdict cache's weigher).
+    pub(crate) fn heap_bytes(&self) -> usize {
+        let own = self
+            .rest
+            .capacity()
+            .saturating_mul(std::mem::size_of::<Rejection>());
+        self.iter()
+            .map(Rejection::heap_bytes)
+            .fold(own, usize::saturating_add)
+    }
+}
+
+impl From<Rejection> for Rejections {
+    fn from(rejection: Rejection) -> Self {
+        Self::new(rejection)
+    }
+}
+
+impl std::fmt::Display for Rejections {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(&self.primary, f)?;
+        if !self.rest.is_empty() {
+            let others: Vec<&str> = self.rest.iter().map(Rejection::code).collect();
+            write!(f, " (also: {})", others.join(", "))?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Rejections {}
+
+impl Rejection {
+    /// Heap bytes held by the detail strings.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        match self {
+            Self::AppNotAllowed { app: detail }
+            | Self::InvalidChain { detail }
+            | Self::MalformedCertificate { detail }
+            | Self::NoAppId { detail }
+            | Self::PinMismatch { detail }
+            | Self::ProfileViolation { detail, .. }
+            | Self::RevocationUnknown { detail, .. }
+            | Self::UnknownIssuer { detail }
+            | Self::UnsupportedAlgorithm { detail }
+            | Self::WrongKeyUsage { detail } => detail.capacity(),
+            _ => 0,
+        }
+    }
+
+    /// The same rejection with every detail passed through [`bounded`] (and the app id to 128
+    /// bytes), so that no detail, and no `Display`, is attacker-sized.
+    pub(crate) fn bound(self) -> Self {
+        fn b(detail: String) -> String {
+            if detail.len() <= MAX_FIELD
+                && detail
+                    .chars()
+                    .all(|c| c.is_ascii_graphic() || c == ' ' || c == '…')
+            {
+                detail
+            } else {
+                bounded(&detail)
+            }
+        }
+        match self {
+            Self::AppNotAllowed { app } => Self::AppNotAllowed {
+                app: bounded_to(&app, 128),
+            },
+            Self::InvalidChain { detail } => Self::InvalidChain { detail: b(detail) },
+            Self::MalformedCertificate { detail } => {
+                Self::MalformedCertificate { detail: b(detail) }
+            }
+            Self::NoAppId { detail } => Self::NoAppId { detail: b(detail) },
+            Self::PinMismatch { detail } => Self::PinMismatch { detail: b(detail) },
+            Self::ProfileViolation { rule, role, detail } => Self::ProfileViolation {
+                rule,
+                role,
+                detail: b(detail),
+            },
+            Self::RevocationUnknown { role, detail } => Self::RevocationUnknown {
+                role,
+                detail: b(detail),
+            },
+            Self::UnknownIssuer { detail } => Self::UnknownIssuer { detail: b(detail) },
+            Self::UnsupportedAlgorithm { detail } => {
+                Self::UnsupportedAlgorithm { detail: b(detail) }
+            }
+            Self::WrongKeyUsage { detail } => Self::WrongKeyUsage { detail: b(detail) },
+            other => other,
         }
     }
 }

@@ -31,8 +31,9 @@ use rustls::{
 };
 use rustls_pki_types::{CertificateDer, UnixTime};
 
-use crate::gate::{Gate, Mode};
+use crate::gate::Gate;
 use crate::peer_chain::PeerChain;
+use crate::policy::Mode;
 use crate::rejection::Rejection;
 
 /// Where a rejected client is refused.
@@ -165,7 +166,7 @@ fn certificate_error(rejection: &Rejection) -> CertificateError {
         Rejection::Expired { .. } => CertificateError::Expired,
         Rejection::NotYetValid { .. } => CertificateError::NotValidYet,
         Rejection::Revoked { .. } => CertificateError::Revoked,
-        Rejection::UnknownIssuer => CertificateError::UnknownIssuer,
+        Rejection::UnknownIssuer { .. } => CertificateError::UnknownIssuer,
         Rejection::BadSignature => CertificateError::BadSignature,
         Rejection::WrongKeyUsage { .. } => CertificateError::InvalidPurpose,
         Rejection::RevocationUnknown { .. } | Rejection::CrlExpired { .. } => {

@@ -40,7 +40,7 @@ fn one_of_each() -> Vec<Rejection> {
     vec![
         Rejection::NoCertificate,
         Rejection::MalformedCertificate { detail: "x".into() },
-        Rejection::UnknownIssuer,
+        Rejection::UnknownIssuer { detail: "x".into() },
         Rejection::BadSignature,
         Rejection::Expired {
             role: CertRole::Leaf,

@@ -5,11 +5,11 @@
 //! use certgate::CertGateLayer;
 //! use tower::ServiceBuilder;
 //!
-//! // Enforce (the gate's mode), with reason details in the problem+json bodies.
+//! // Enforce (the gate's mode); refusal bodies carry the stable `code` only.
 //! let layer = ServiceBuilder::new().layer(CertGateLayer::new(gate.clone()));
-//! // Production: hide the human detail, keep the stable code.
-//! let quiet = CertGateLayer::new(gate).hide_detail();
-//! # let _ = (layer, quiet);
+//! // Development or a demo: add the human `detail` (at most 256 bytes) to the bodies.
+//! let verbose = CertGateLayer::new(gate).show_detail();
+//! # let _ = (layer, verbose);
 //! # }
 //! ```
 //!
@@ -46,15 +46,24 @@ pub struct CertGateLayer {
 }
 
 impl CertGateLayer {
-    /// Enforces `gate` on every request, in the gate's mode.
+    /// Enforces `gate` on every request, in the gate's mode. Refusal bodies carry the
+    /// stable `code`, not the human detail (see [`CertGateLayer::show_detail`]).
     pub fn new(gate: Gate) -> Self {
         Self {
             gate,
-            show_detail: true,
+            show_detail: false,
         }
     }
 
-    /// Leaves the human `detail` out of refusal bodies (the `code` stays).
+    /// Adds the human `detail` to refusal bodies: a sentence for an operator, at most
+    /// [`Rejection::MAX_DETAIL`](crate::Rejection::MAX_DETAIL) bytes, with any certificate
+    /// text escaped. Off by default: it tells a prober what failed.
+    pub fn show_detail(mut self) -> Self {
+        self.show_detail = true;
+        self
+    }
+
+    /// Leaves the human `detail` out of refusal bodies (the default; the `code` stays).
     pub fn hide_detail(mut self) -> Self {
         self.show_detail = false;
         self

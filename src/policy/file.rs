@@ -31,6 +31,8 @@ struct PolicyFile {
     limits: Limits,
     #[serde(default)]
     apps: Vec<App>,
+    #[serde(default)]
+    modes: super::modes::ModesSection,
 }
 
 #[derive(Debug, Deserialize)]
@@ -179,6 +181,7 @@ pub(super) fn parse(
         })?
     };
     let mut b = VerifierBuilder::new();
+    b.modes = file.modes.validate()?;
     // Each file has its own cap; this bounds them together (a policy can name one large CRL
     // thousands of times).
     let mut budget = MAX_REFERENCED_BYTES;

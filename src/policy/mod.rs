@@ -11,8 +11,11 @@ use rustls_pki_types::{
 
 mod error;
 mod file;
+mod modes;
 
 pub use self::error::PolicyError;
+pub use self::modes::{Mode, ModeRules};
+pub(crate) use self::modes::{known_code, unobservable_message};
 use crate::verify::facts::CertFacts;
 use crate::verify::identity::IdentitySource;
 use crate::verify::pins::{AppRule, Pin};
@@ -64,6 +67,8 @@ pub struct VerifierBuilder {
     limits: Limits,
     usage: Usage,
     algorithms: Option<&'static [&'static dyn SignatureVerificationAlgorithm]>,
+    /// The `[modes]` of a policy file; carried to the [`Policy`], never read by the verifier.
+    modes: ModeRules,
 }
 
 impl Default for VerifierBuilder {
@@ -93,6 +98,7 @@ impl VerifierBuilder {
             limits: Limits::default(),
             usage: Usage::Client,
             algorithms: None,
+            modes: ModeRules::default(),
         }
     }
 
@@ -421,6 +427,7 @@ impl VerifierBuilder {
             limits: self.limits,
             usage: self.usage,
             warnings,
+            modes: self.modes,
         })
     }
 
@@ -585,6 +592,12 @@ impl Policy {
             verifier: Arc::new(verifier),
             source: None,
         }
+    }
+
+    /// The enforce/observe modes the policy file asks for (its `[modes]` section). A
+    /// [`Gate`](crate::Gate) applies them, under any the gate's builder sets.
+    pub fn modes(&self) -> &ModeRules {
+        &self.verifier.modes
     }
 
     /// The verifier this policy built.

@@ -331,6 +331,38 @@ impl PeerIdentity {
         }
     }
 
+    /// Heap bytes this identity holds (for the verdict cache's weigher); shared `Arc`s
+    /// (the app id) are counted as if owned.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        let facts = &self.inner;
+        let strings = |v: &[String]| {
+            v.iter().fold(
+                v.len().saturating_mul(std::mem::size_of::<String>()),
+                |n, s| n.saturating_add(s.capacity()),
+            )
+        };
+        let cert = &facts.cert;
+        [
+            std::mem::size_of::<IdentityFacts>().saturating_add(16),
+            cert.app_id
+                .as_ref()
+                .map_or(0, |a| a.as_str().len().saturating_add(16)),
+            cert.subject.capacity(),
+            cert.issuer.capacity(),
+            cert.serial.capacity(),
+            strings(&cert.dns_names),
+            strings(&cert.uris),
+            strings(&cert.emails),
+            facts.matched.as_ref().map_or(0, String::capacity),
+            facts
+                .warnings
+                .capacity()
+                .saturating_mul(std::mem::size_of::<Warning>()),
+        ]
+        .into_iter()
+        .fold(0, usize::saturating_add)
+    }
+
     /// The same identity with `valid_until` no later than `at`.
     pub(crate) fn cap_valid_until(mut self, at: UnixTime) -> Self {
         if at < self.inner.valid_until {

@@ -33,7 +33,7 @@ use self::identity::{
 use self::pins::{AppRule, Pin, matching_pin};
 use self::revocation::{CrlUse, PathNode, Revocation};
 use crate::peer_chain::PeerChain;
-use crate::rejection::{CertRole, Rejection};
+use crate::rejection::{CertRole, Rejection, Rejections};
 
 /// Ceilings checked before any parser sees the presented chain.
 ///
@@ -150,6 +150,9 @@ pub struct Verifier {
     pub(crate) limits: Limits,
     pub(crate) usage: Usage,
     pub(crate) warnings: Vec<String>,
+    /// The policy file's `[modes]`, kept with the snapshot so a reload changes them too. The
+    /// verifier never reads them: the gate does.
+    pub(crate) modes: crate::policy::ModeRules,
 }
 
 /// What a path that passed certgate's own checks contributes to the verdict.
@@ -160,31 +163,63 @@ struct PathOutcome {
     matched: Option<String>,
 }
 
+/// What path building found.
+enum PathVerdict {
+    /// A path passed every path-level check.
+    Accepted(PathOutcome),
+    /// The chain is genuine (a path's signatures lead to a trust anchor) and these checks
+    /// failed on it, the first failing check first.
+    Genuine(Vec<Rejection>),
+    /// No path was shown to reach a trust anchor: this is what the chain is.
+    NotGenuine(Rejection),
+}
+
+/// The leaf, read once.
+struct LeafInput<'a> {
+    cert: EndEntityCert<'a>,
+    x509: X509Certificate<'a>,
+    facts: CertFacts,
+    fingerprint: [u8; 32],
+}
+
 impl Verifier {
-    /// Verifies `chain` as it stands at `now`.
-    ///
-    /// The checks run in this order, and the first failure is returned: input bounds; the
-    /// denylist; parsing; path building and signatures (rustls-webpki), with every candidate
-    /// path also checked for the strict profile, revocation and pins; then the leaf's key
-    /// usage, app identity and allowlists.
+    /// Verifies `chain` as it stands at `now`, and returns the first failing check's
+    /// rejection. [`Verifier::verify_all`] returns every failing code.
     ///
     /// # Errors
     ///
     /// Returns the [`Rejection`] that applies; every failure path ends in one.
     pub fn verify(&self, chain: &PeerChain, now: UnixTime) -> Result<PeerIdentity, Rejection> {
+        self.verify_all(chain, now)
+            .map_err(Rejections::into_primary)
+    }
+
+    /// Verifies `chain` as it stands at `now`, and lists every failing code.
+    ///
+    /// The checks run in this order: input bounds; the denylist; parsing; path building and
+    /// signatures (rustls-webpki), with every candidate path also checked for the validity
+    /// of each certificate, the strict profile, revocation and pins; then the leaf's key
+    /// usage, app identity and allowlists. Once a chain is proven genuine, every check runs
+    /// and each failing code is listed ([`Rejections`]); a chain that is not proven genuine
+    /// gets one code (after `denylisted`, when its leaf is listed).
+    ///
+    /// # Errors
+    ///
+    /// Every failing check's [`Rejection`], the first one first.
+    pub fn verify_all(&self, chain: &PeerChain, now: UnixTime) -> Result<PeerIdentity, Rejections> {
         self.verify_timed(chain, now).0
     }
 
-    /// [`Verifier::verify`], plus the first instant after `now` at which the outcome may change
-    /// with time alone (`None`: never). An accept's [`PeerIdentity::valid_until`] is capped by
-    /// it too. Time-dependent inputs are every validity bound (widened by the skew) of the
-    /// anchors, the configured and presented intermediates and the leaf, every CRL's nextUpdate
-    /// (and end of grace), and every pin window's bounds.
+    /// [`Verifier::verify_all`], plus the first instant after `now` at which the outcome may
+    /// change with time alone (`None`: never). An accept's [`PeerIdentity::valid_until`] is
+    /// capped by it too. Time-dependent inputs are every validity bound (widened by the skew)
+    /// of the anchors, the configured and presented intermediates and the leaf, every CRL's
+    /// nextUpdate (and end of grace), and every pin window's bounds.
     pub(crate) fn verify_timed(
         &self,
         chain: &PeerChain,
         now: UnixTime,
-    ) -> (Result<PeerIdentity, Rejection>, Option<UnixTime>) {
+    ) -> (Result<PeerIdentity, Rejections>, Option<UnixTime>) {
         let mut leaf_window = None;
         let result = self.verify_inner(chain, now, &mut leaf_window);
         let next = self.next_boundary(now, chain, leaf_window);
@@ -205,58 +240,129 @@ impl Verifier {
             })
     }
 
+    /// The pipeline: bounds, denylist, parse, path, then the leaf's own checks. Failures are
+    /// collected in `failed`; an accepted chain allocates nothing for them.
     fn verify_inner(
         &self,
         chain: &PeerChain,
         now: UnixTime,
         leaf_window: &mut Option<(UnixTime, UnixTime)>,
-    ) -> Result<PeerIdentity, Rejection> {
+    ) -> Result<PeerIdentity, Rejections> {
         let (leaf_der, presented) = self.limits.split(chain)?;
         let fingerprint: [u8; 32] = Sha256::digest(leaf_der.as_ref()).into();
+        let mut failed: Option<Rejections> = None;
         if !self.denylist.is_empty() && self.denylisted(leaf_der.as_ref(), &fingerprint) {
-            return Err(Rejection::Denylisted);
+            record(&mut failed, Rejection::Denylisted);
         }
-        let leaf = EndEntityCert::try_from(leaf_der)
-            .map_err(|e| Rejection::from_webpki(e, CertRole::Leaf))?;
-        let x509 = match X509Certificate::from_der(leaf_der.as_ref()) {
-            Ok(([], cert)) => cert,
-            Ok(_) => return Err(malformed("trailing data after the leaf")),
-            Err(e) => return Err(malformed(e.to_string())),
+        let leaf = match read_leaf(leaf_der, fingerprint) {
+            Ok(leaf) => leaf,
+            Err(rejection) => return Err(finish(failed, rejection)),
         };
-        let leaf_facts = CertFacts::from_cert(&x509).map_err(malformed)?;
-        *leaf_window = Some((leaf_facts.not_before, leaf_facts.not_after));
+        *leaf_window = Some((leaf.facts.not_before, leaf.facts.not_after));
         // Read now, judged after the chain: a forged certificate gets a chain error first.
-        let app = self.identity.extract(&x509);
+        let app = self.identity.extract(&leaf.x509);
         let rule = app
             .as_ref()
             .ok()
             .and_then(Option::as_ref)
             .and_then(|id| self.apps.get(id));
 
+        let outcome = match self.build_path(&leaf, presented, rule, now) {
+            PathVerdict::Accepted(outcome) => Some(outcome),
+            PathVerdict::Genuine(rejections) => {
+                for rejection in rejections {
+                    record(&mut failed, rejection);
+                }
+                None
+            }
+            PathVerdict::NotGenuine(rejection) => {
+                let rejection = self.explain_unknown_issuer(rejection, &leaf, presented.len());
+                return Err(finish(failed, rejection));
+            }
+        };
+
+        // The chain is genuine from here on: every remaining check runs.
+        if let Err(rejection) = self.check_leaf_usage(&leaf.facts) {
+            record(&mut failed, rejection);
+        }
+        if let Usage::Server(Some(name)) = &self.usage {
+            if let Err(e) = leaf.cert.verify_is_valid_for_subject_name(name) {
+                record(&mut failed, Rejection::from_webpki(e, CertRole::Leaf));
+            }
+        }
+        let app = match app {
+            Ok(app) => app,
+            Err(rejection) => {
+                record(&mut failed, rejection);
+                None
+            }
+        };
+        if let Err(rejection) = self.check_app(app.as_ref(), rule, &leaf.fingerprint) {
+            record(&mut failed, rejection);
+        }
+        match (failed, outcome) {
+            (Some(failed), _) => Err(failed),
+            (None, None) => Err(Rejections::new(Rejection::InvalidChain {
+                detail: "the path was refused without a reason".into(),
+            })),
+            (None, Some(outcome)) => {
+                let matched = outcome
+                    .matched
+                    .or_else(|| rule.map(|rule| rule.id.to_string()));
+                Ok(PeerIdentity::new(IdentityFacts {
+                    cert: CertificateInfo::read(
+                        &leaf.x509,
+                        app,
+                        leaf.facts.spki_sha256,
+                        leaf.fingerprint,
+                    ),
+                    chain_len: outcome.path_len,
+                    matched,
+                    warnings: if outcome.stale {
+                        vec![Warning::CrlStale]
+                    } else {
+                        Vec::new()
+                    },
+                    valid_until: outcome.valid_until,
+                }))
+            }
+        }
+    }
+
+    /// Path building and signatures with rustls-webpki at `now` (moved to the edge of a
+    /// validity window within the clock skew, when one fails), every candidate path checked by
+    /// [`Verifier::check_path`]. When webpki refuses for a reason it decides before the issuer
+    /// (dates, extendedKeyUsage), the chain is proven genuine or not by
+    /// [`Verifier::prove_genuine`].
+    fn build_path(
+        &self,
+        leaf: &LeafInput<'_>,
+        presented: &[CertificateDer<'static>],
+        rule: Option<&AppRule>,
+        now: UnixTime,
+    ) -> PathVerdict {
         let candidates: Vec<CertificateDer<'_>> = presented
             .iter()
             .chain(&self.intermediates)
             .map(|c| CertificateDer::from(c.as_ref()))
             .collect();
-        let leaf_serial = x509.raw_serial();
-        let leaf_issuer = name_contents(x509.issuer().as_raw());
-        let refused: RefCell<Option<Rejection>> = RefCell::new(None);
+        let refused: RefCell<Option<Vec<Rejection>>> = RefCell::new(None);
         let accepted: RefCell<Option<PathOutcome>> = RefCell::new(None);
         let paths = Cell::new(0usize);
         let check = |path: &VerifiedPath<'_>| -> Result<(), webpki::Error> {
             paths.set(paths.get().saturating_add(1));
             let result = if paths.get() > self.limits.max_paths {
-                Err(Rejection::PathBudgetExceeded)
+                Err(vec![Rejection::PathBudgetExceeded])
             } else {
-                self.check_path(path, &leaf_facts, leaf_serial, leaf_issuer, rule, now)
+                self.check_path(path, leaf, rule, now)
             };
             match result {
                 Ok(outcome) => {
                     accepted.replace(Some(outcome));
                     Ok(())
                 }
-                Err(rejection) => {
-                    refused.replace(Some(rejection));
+                Err(rejections) => {
+                    refused.replace(Some(rejections));
                     // Path building goes on to other candidates; this error only ranks.
                     Err(webpki::Error::CertRevoked)
                 }
@@ -274,7 +380,7 @@ impl Verifier {
                 Usage::Client => KeyUsage::client_auth(),
                 Usage::Server(_) => KeyUsage::server_auth(),
             };
-            match leaf.verify_for_usage(
+            match leaf.cert.verify_for_usage(
                 self.algorithms,
                 &self.anchors,
                 &candidates,
@@ -285,8 +391,13 @@ impl Verifier {
             ) {
                 Ok(_) => break,
                 Err(err) => {
-                    if let Some(rejection) = refused.take() {
-                        return Err(rejection);
+                    if let Some(rejections) = refused.take() {
+                        return match rejections.first() {
+                            Some(Rejection::PathBudgetExceeded) | None => {
+                                PathVerdict::NotGenuine(Rejection::PathBudgetExceeded)
+                            }
+                            Some(_) => PathVerdict::Genuine(rejections),
+                        };
                     }
                     // Clock-skew tolerance: retry at the edge of the window that failed, if that
                     // edge is within `skew` of `now`. Each retry moves `time` strictly away from
@@ -298,25 +409,28 @@ impl Verifier {
                             continue;
                         }
                     }
-                    let role = role_of_time_error(&err, &leaf_facts);
+                    let role = role_of_time_error(&err, &leaf.facts);
                     let rejection = Rejection::from_webpki(err, role);
-                    return Err(self.authenticated(rejection, &leaf, &candidates, now));
+                    return self.prove_genuine(rejection, leaf, &candidates, rule, now);
                 }
             }
         }
-        let Some(outcome) = accepted.take() else {
-            return Err(Rejection::InvalidChain {
-                detail: "path accepted without certgate's checks".into(),
-            });
-        };
-
-        self.check_leaf_usage(&leaf_facts)?;
-        if let Usage::Server(Some(name)) = &self.usage {
-            leaf.verify_is_valid_for_subject_name(name)
-                .map_err(|e| Rejection::from_webpki(e, CertRole::Leaf))?;
+        match accepted.take() {
+            Some(outcome) => PathVerdict::Accepted(outcome),
+            None => PathVerdict::NotGenuine(Rejection::InvalidChain {
+                detail: "a path was accepted without certgate's checks".into(),
+            }),
         }
-        let app = app?;
-        match (&app, self.apps.is_empty()) {
+    }
+
+    /// The app identity and allowlist, and the app's leaf fingerprints.
+    fn check_app(
+        &self,
+        app: Option<&AppId>,
+        rule: Option<&AppRule>,
+        fingerprint: &[u8; 32],
+    ) -> Result<(), Rejection> {
+        match (app, self.apps.is_empty()) {
             (None, false) => {
                 return Err(Rejection::NoAppId {
                     detail: format!(
@@ -337,10 +451,8 @@ impl Verifier {
             }
             _ => {}
         }
-        let mut matched = outcome.matched;
         if let Some(rule) = rule {
-            if !rule.leaf_fingerprints.is_empty() && !rule.leaf_fingerprints.contains(&fingerprint)
-            {
+            if !rule.leaf_fingerprints.is_empty() && !rule.leaf_fingerprints.contains(fingerprint) {
                 return Err(Rejection::PinMismatch {
                     detail: format!(
                         "the leaf is not one of app {}'s allowed certificates",
@@ -348,22 +460,35 @@ impl Verifier {
                     ),
                 });
             }
-            if matched.is_none() {
-                matched = Some(rule.id.to_string());
-            }
         }
+        Ok(())
+    }
 
-        Ok(PeerIdentity::new(IdentityFacts {
-            cert: CertificateInfo::read(&x509, app, leaf_facts.spki_sha256, fingerprint),
-            chain_len: outcome.path_len,
-            matched,
-            warnings: if outcome.stale {
-                vec![Warning::CrlStale]
-            } else {
-                Vec::new()
-            },
-            valid_until: outcome.valid_until,
-        }))
+    /// An `unknown_issuer` for a chain that could not reach an anchor, said so that a
+    /// leaf-only client (one that sends no intermediates) learns what is missing.
+    fn explain_unknown_issuer(
+        &self,
+        rejection: Rejection,
+        leaf: &LeafInput<'_>,
+        presented_intermediates: usize,
+    ) -> Rejection {
+        if !matches!(rejection, Rejection::UnknownIssuer { .. }) {
+            return rejection;
+        }
+        let issuer = crate::rejection::bounded_to(&leaf.x509.issuer().to_string(), 96);
+        let detail = if presented_intermediates == 0 {
+            format!(
+                "1 certificate presented; its issuer {issuer} was neither presented nor \
+                 configured in trust.intermediates"
+            )
+        } else {
+            format!(
+                "{} certificates presented; none leads from the leaf's issuer {issuer} to a \
+                 trust anchor",
+                presented_intermediates.saturating_add(1)
+            )
+        };
+        Rejection::UnknownIssuer { detail }
     }
 
     /// Warnings found when the policy was built (for example an app with a single pin).
@@ -384,43 +509,60 @@ impl Verifier {
         &self.limits
     }
 
-    /// Checks one candidate path that rustls-webpki has validated (signatures, validity at the
-    /// path-building time, EKU, name constraints): strict profile, revocation and pins.
+    /// Checks one candidate path that rustls-webpki has validated (signatures, and validity
+    /// and EKU at the path-building time): the validity of every certificate at `now`, the
+    /// strict profile, revocation and pins. Every failing check is listed, the first first.
     fn check_path(
         &self,
         path: &VerifiedPath<'_>,
-        leaf: &CertFacts,
-        leaf_serial: &[u8],
-        leaf_issuer: &[u8],
+        leaf: &LeafInput<'_>,
         rule: Option<&AppRule>,
         now: UnixTime,
-    ) -> Result<PathOutcome, Rejection> {
+    ) -> Result<PathOutcome, Vec<Rejection>> {
         let anchor = path.anchor();
         let anchor_facts = self
             .anchors
             .iter()
             .position(|a| std::ptr::eq(a, anchor))
             .and_then(|i| self.anchor_facts.get(i))
-            .ok_or_else(|| Rejection::InvalidChain {
-                detail: "path ends in an unknown anchor".into(),
+            .ok_or_else(|| {
+                vec![Rejection::InvalidChain {
+                    detail: "the path ends in an unknown anchor".into(),
+                }]
             })?;
 
         // Intermediates from the leaf upwards, with their facts.
         let mut inters: Vec<(&webpki::Cert<'_>, Arc<CertFacts>)> = Vec::new();
         for cert in path.intermediate_certificates() {
-            inters.push((cert, self.intermediate_facts(cert.der().as_ref())?));
+            let facts = self
+                .intermediate_facts(cert.der().as_ref())
+                .map_err(|e| vec![e])?;
+            inters.push((cert, facts));
         }
+        let mut failed: Vec<Rejection> = Vec::new();
+        let mut fail = |result: Result<(), Rejection>| {
+            if let Err(rejection) = result {
+                failed.push(rejection);
+            }
+        };
 
+        // Validity at `now`: webpki checked it at the path-building time, which differs from
+        // `now` when this path is being proven genuine (see `prove_genuine`).
+        fail(self.check_validity(&leaf.facts, CertRole::Leaf, now));
+        for (_, facts) in &inters {
+            fail(self.check_validity(facts, CertRole::Intermediate, now));
+            fail(self.check_ca_usage(facts));
+        }
         if self.strict {
-            profile::check_anchor_time(anchor_facts, now, self.skew)?;
-            profile::check_leaf(leaf)?;
+            fail(profile::check_anchor_time(anchor_facts, now, self.skew));
+            fail(profile::check_leaf(&leaf.facts));
             for (_, facts) in &inters {
-                profile::check_intermediate(facts)?;
+                fail(profile::check_intermediate(facts));
             }
         }
 
         let skew = self.skew.as_secs();
-        let mut valid_until = leaf.not_after.as_secs().saturating_add(skew);
+        let mut valid_until = leaf.facts.not_after.as_secs().saturating_add(skew);
         for (_, facts) in &inters {
             valid_until = valid_until.min(facts.not_after.as_secs().saturating_add(skew));
         }
@@ -435,9 +577,9 @@ impl Verifier {
             let first_issuer = inters.first().map(|(_, f)| &**f).unwrap_or(anchor_facts);
             nodes.push(PathNode {
                 role: CertRole::Leaf,
-                serial: leaf_serial,
-                issuer_name: leaf_issuer,
-                facts: leaf,
+                serial: leaf.x509.raw_serial(),
+                issuer_name: name_contents(leaf.x509.issuer().as_raw()),
+                facts: &leaf.facts,
                 issuer_spki: &first_issuer.spki,
                 issuer_crl_sign: first_issuer.crl_sign,
             });
@@ -456,20 +598,24 @@ impl Verifier {
                 });
             }
             for node in nodes.iter().filter(|n| self.revocation.covers(n.role)) {
-                let CrlUse {
-                    until,
-                    stale: node_stale,
-                } = self.revocation.check(node, self.algorithms, now)?;
-                stale |= node_stale;
-                if let Some(until) = until {
-                    valid_until = valid_until.min(until.as_secs());
+                match self.revocation.check(node, self.algorithms, now) {
+                    Ok(CrlUse {
+                        until,
+                        stale: node_stale,
+                    }) => {
+                        stale |= node_stale;
+                        if let Some(until) = until {
+                            valid_until = valid_until.min(until.as_secs());
+                        }
+                    }
+                    Err(rejection) => fail(Err(rejection)),
                 }
             }
         }
 
         // Pins: any key on the path (leaf, intermediates, anchor) may match.
         let mut spkis: Vec<[u8; 32]> = Vec::with_capacity(inters.len().saturating_add(2));
-        spkis.push(leaf.spki_sha256);
+        spkis.push(leaf.facts.spki_sha256);
         spkis.extend(inters.iter().map(|(_, f)| f.spki_sha256));
         spkis.push(anchor_facts.spki_sha256);
         let mut matched = None;
@@ -481,12 +627,13 @@ impl Verifier {
                 continue;
             }
             let Some(pin) = matching_pin(pins, &spkis, now) else {
-                return Err(Rejection::PinMismatch {
+                fail(Err(Rejection::PinMismatch {
                     detail: match what {
                         Some(rule) => format!("no active pin of app {} matches the path", rule.id),
                         None => "no active global pin matches the path".into(),
                     },
-                });
+                }));
+                continue;
             };
             if let Some(end) = pin.not_after() {
                 valid_until = valid_until.min(end.as_secs());
@@ -494,12 +641,58 @@ impl Verifier {
             matched = Some(pin.label());
         }
 
+        if !failed.is_empty() {
+            return Err(failed);
+        }
         Ok(PathOutcome {
             path_len: inters.len().saturating_add(2),
             valid_until: UnixTime::since_unix_epoch(Duration::from_secs(valid_until)),
             stale,
             matched,
         })
+    }
+
+    /// `expired` / `not_yet_valid` for one certificate of a path at `now`, with the skew, as
+    /// rustls-webpki judges them (`now` after notAfter, or before notBefore).
+    fn check_validity(
+        &self,
+        facts: &CertFacts,
+        role: CertRole,
+        now: UnixTime,
+    ) -> Result<(), Rejection> {
+        let skew = self.skew.as_secs();
+        if now.as_secs() > facts.not_after.as_secs().saturating_add(skew) {
+            return Err(Rejection::Expired {
+                role,
+                not_after: facts.not_after,
+                now,
+            });
+        }
+        if now.as_secs() < facts.not_before.as_secs().saturating_sub(skew) {
+            return Err(Rejection::NotYetValid {
+                role,
+                not_before: facts.not_before,
+                now,
+            });
+        }
+        Ok(())
+    }
+
+    /// An intermediate's extendedKeyUsage, when present, must allow the usage (as
+    /// rustls-webpki requires on every certificate of the path).
+    fn check_ca_usage(&self, facts: &CertFacts) -> Result<(), Rejection> {
+        let (allowed, name) = match (&self.usage, facts.eku) {
+            (_, None) => return Ok(()),
+            (Usage::Client, Some((client, _))) => (client, "clientAuth"),
+            (Usage::Server(_), Some((_, server))) => (server, "serverAuth"),
+        };
+        if allowed {
+            Ok(())
+        } else {
+            Err(Rejection::WrongKeyUsage {
+                detail: format!("an intermediate's extendedKeyUsage does not include {name}"),
+            })
+        }
     }
 
     /// The first instant after `now` at which a time-dependent input flips (see
@@ -592,7 +785,7 @@ impl Verifier {
         }
     }
 
-    /// `rejection` if it may stand, else what the chain really is.
+    /// What a chain that rustls-webpki refused with `rejection` really is.
     ///
     /// rustls-webpki checks each certificate's dates and extendedKeyUsage before it looks for
     /// its issuer, so `expired`, `not_yet_valid` and `wrong_key_usage` from path building say
@@ -600,53 +793,78 @@ impl Verifier {
     /// gets `expired`. Those codes must mean "a genuine chain, but", or an operator observing
     /// one of them would let every forged certificate through. So the path is built again with
     /// any extendedKeyUsage accepted, at the edge of each validity window that fails (at most
-    /// [`PROOF_ATTEMPTS`] times). Reaching a trust anchor proves the chain and the code stands;
-    /// any other error is what the chain really is and is reported instead.
-    fn authenticated(
+    /// [`PROOF_ATTEMPTS`] times). Reaching a trust anchor proves the chain genuine: the code
+    /// stands, and every other check runs on that path at `now` (a revoked certificate that
+    /// has also expired is `expired` *and* `revoked`). Any other error is what the chain
+    /// really is and is reported instead.
+    fn prove_genuine(
         &self,
         rejection: Rejection,
-        leaf: &EndEntityCert<'_>,
+        leaf: &LeafInput<'_>,
         candidates: &[CertificateDer<'_>],
+        rule: Option<&AppRule>,
         now: UnixTime,
-    ) -> Rejection {
+    ) -> PathVerdict {
         if !matches!(
             rejection,
             Rejection::Expired { .. }
                 | Rejection::NotYetValid { .. }
                 | Rejection::WrongKeyUsage { .. }
         ) {
-            return rejection;
+            return PathVerdict::NotGenuine(rejection);
         }
+        let path_failures: RefCell<Option<Vec<Rejection>>> = RefCell::new(None);
+        let paths = Cell::new(0usize);
+        let record_path = |path: &VerifiedPath<'_>| -> Result<(), webpki::Error> {
+            paths.set(paths.get().saturating_add(1));
+            if paths.get() > self.limits.max_paths {
+                return Err(webpki::Error::MaximumPathBuildCallsExceeded);
+            }
+            let failures = self
+                .check_path(path, leaf, rule, now)
+                .err()
+                .unwrap_or_default();
+            path_failures.replace(Some(failures));
+            Ok(())
+        };
         let mut time = now;
         for _ in 0..PROOF_ATTEMPTS {
-            match leaf.verify_for_usage(
+            path_failures.replace(None);
+            match leaf.cert.verify_for_usage(
                 self.algorithms,
                 &self.anchors,
                 candidates,
                 time,
                 AnyExtendedKeyUsage,
                 None,
-                None,
+                Some(&record_path),
             ) {
-                Ok(_) => return rejection,
+                Ok(_) => {
+                    let mut all = vec![rejection];
+                    all.extend(path_failures.take().unwrap_or_default());
+                    return PathVerdict::Genuine(all);
+                }
                 Err(webpki::Error::CertExpired { not_after, .. }) => time = not_after,
                 Err(webpki::Error::CertNotValidYet { not_before, .. }) => time = not_before,
                 Err(
-                    err @ (webpki::Error::EmptyEkuExtension
-                    | webpki::Error::RequiredEkuNotFoundContext(_)),
+                    webpki::Error::EmptyEkuExtension | webpki::Error::RequiredEkuNotFoundContext(_),
                 ) => {
-                    return Rejection::InvalidChain {
-                        detail: format!("the chain could not be authenticated: {err:?}"),
-                    };
+                    return PathVerdict::NotGenuine(Rejection::InvalidChain {
+                        detail: "the chain could not be authenticated: an extendedKeyUsage \
+                                 extension is unreadable"
+                            .into(),
+                    });
                 }
-                Err(err) => return Rejection::from_webpki(err, CertRole::Leaf),
+                Err(err) => {
+                    return PathVerdict::NotGenuine(Rejection::from_webpki(err, CertRole::Leaf));
+                }
             }
         }
-        Rejection::InvalidChain {
+        PathVerdict::NotGenuine(Rejection::InvalidChain {
             detail: "the chain could not be authenticated: no instant found at which every \
                      certificate on it is valid"
                 .into(),
-        }
+        })
     }
 
     /// The time to retry path building at, when `err` is a validity failure within the skew.
@@ -710,6 +928,46 @@ fn role_of_time_error(err: &webpki::Error, leaf: &CertFacts) -> CertRole {
         }
         _ => CertRole::Leaf,
     }
+}
+
+/// Adds `rejection` to the failures found so far.
+fn record(failed: &mut Option<Rejections>, rejection: Rejection) {
+    match failed {
+        Some(all) => all.push(rejection),
+        None => *failed = Some(Rejections::new(rejection)),
+    }
+}
+
+/// The failures found so far, then `last`.
+fn finish(failed: Option<Rejections>, last: Rejection) -> Rejections {
+    let mut failed = failed;
+    record(&mut failed, last);
+    failed.unwrap_or_else(|| {
+        Rejections::new(Rejection::InvalidChain {
+            detail: "refused without a reason".into(),
+        })
+    })
+}
+
+/// Parses the leaf with rustls-webpki and x509-parser, and reads its facts.
+fn read_leaf<'a>(
+    der: &'a CertificateDer<'static>,
+    fingerprint: [u8; 32],
+) -> Result<LeafInput<'a>, Rejection> {
+    let cert =
+        EndEntityCert::try_from(der).map_err(|e| Rejection::from_webpki(e, CertRole::Leaf))?;
+    let x509 = match X509Certificate::from_der(der.as_ref()) {
+        Ok(([], cert)) => cert,
+        Ok(_) => return Err(malformed("the leaf has data after its end")),
+        Err(e) => return Err(malformed(format!("the leaf cannot be parsed: {e}"))),
+    };
+    let facts = CertFacts::from_cert(&x509).map_err(malformed)?;
+    Ok(LeafInput {
+        cert,
+        x509,
+        facts,
+        fingerprint,
+    })
 }
 
 fn malformed(detail: impl Into<String>) -> Rejection {
