@@ -141,6 +141,9 @@ pub struct CacheStats {
     pub evictions: u64,
     /// Entries currently held (moka's estimate).
     pub entries: u64,
+    /// What the entries weigh, in bytes (each at least `max_bytes / capacity`; see
+    /// [`VerdictCache`]).
+    pub bytes: u64,
 }
 
 /// moka's own memory per entry, measured (`benches/memory.rs`): its hash table slot, the
@@ -299,6 +302,7 @@ impl VerdictCache {
             misses: self.counters.misses.load(Ordering::Relaxed),
             evictions: self.counters.evictions.load(Ordering::Relaxed),
             entries: self.cache.entry_count(),
+            bytes: self.cache.weighted_size(),
         }
     }
 

@@ -483,12 +483,18 @@ fn describe_algorithm(id: &[u8]) -> String {
     let Some(oid) = oid else {
         return format!("(an unreadable identifier of {} bytes)", id.len());
     };
-    if let Some((_, name)) = KNOWN.iter().find(|(k, _)| *k == oid) {
-        return (*name).into();
-    }
-    match dotted_oid(oid) {
-        Some(dotted) if dotted.len() <= 64 => format!("with OID {dotted}"),
-        _ => format!("(an OID of {} bytes)", oid.len()),
+    let name = match KNOWN.iter().find(|(k, _)| *k == oid) {
+        Some((_, name)) => (*name).to_owned(),
+        None => match dotted_oid(oid) {
+            Some(dotted) if dotted.len() <= 64 => format!("with OID {dotted}"),
+            _ => format!("(an OID of {} bytes)", oid.len()),
+        },
+    };
+    // The OID's TLV is two bytes of header plus the OID; anything after it is parameters.
+    let params = id.get(oid.len().saturating_add(2)..).unwrap_or_default();
+    match params {
+        [] | [0x05, 0x00] => name,
+        params => format!("{name} with {} bytes of parameters", params.len()),
     }
 }
 
@@ -718,5 +724,60 @@ impl Rejection {
             Self::WrongKeyUsage { detail } => Self::WrongKeyUsage { detail: b(detail) },
             other => other,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bounded_escapes_and_truncates_on_a_character_boundary() {
+        assert_eq!(bounded("CN=shop"), "CN=shop");
+        assert_eq!(bounded("a\nb\u{1b}[31m"), "a\\nb\\u{1b}[31m");
+        let long = "é".repeat(500);
+        let out = bounded(&long);
+        assert!(out.len() <= MAX_FIELD, "{}", out.len());
+        assert!(out.ends_with('…'));
+        let out = bounded_to(&"x".repeat(1000), 10);
+        assert_eq!(out, "xxxxxxx…");
+    }
+
+    #[test]
+    fn algorithms_are_named_not_dumped() {
+        let p256 = [0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02];
+        assert_eq!(describe_algorithm(&p256), "ecdsa-with-SHA256");
+        let mut with_params = p256.to_vec();
+        with_params.extend([0x04, 0x82, 0x38, 0x00]);
+        with_params.extend(std::iter::repeat_n(0u8, 0x3800));
+        assert_eq!(
+            describe_algorithm(&with_params),
+            "ecdsa-with-SHA256 with 14340 bytes of parameters"
+        );
+        let rsa = [
+            0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0b, 0x05, 0x00,
+        ];
+        assert_eq!(describe_algorithm(&rsa), "sha256WithRSAEncryption");
+        assert_eq!(
+            describe_algorithm(&[0x06, 0x03, 0x2b, 0x06, 0x01]),
+            "with OID 1.3.6.1"
+        );
+        assert_eq!(
+            describe_algorithm(&[0x30, 0x00]),
+            "(an unreadable identifier of 2 bytes)"
+        );
+        let long_oid: Vec<u8> = [0x06, 0x7f, 0x2b]
+            .into_iter()
+            .chain(std::iter::repeat_n(0x01, 0x7e))
+            .collect();
+        assert_eq!(describe_algorithm(&long_oid), "(an OID of 127 bytes)");
+    }
+
+    #[test]
+    fn eku_details_name_the_purposes() {
+        let server = vec![1, 3, 6, 1, 5, 5, 7, 3, 1];
+        assert_eq!(describe_ekus(std::slice::from_ref(&server)), "serverAuth");
+        let many: Vec<Vec<usize>> = (0..100).map(|i| vec![1, 2, i]).collect();
+        assert_eq!(describe_ekus(&many), "1.2.0, 1.2.1, 1.2.2, 1.2.3, 96 more");
     }
 }

@@ -16,6 +16,7 @@
     unreachable_pub
 )]
 
+pub mod der;
 pub mod pki;
 
 pub use pki::*;
