@@ -211,11 +211,16 @@ fn descriptor_limit() -> u64 {
 /// The soft limit in `/proc/self/limits` text: `Max open files  <soft>  <hard>  files`.
 fn parse_open_files(limits: &str) -> Option<u64> {
     let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
-    let soft = line.trim_start_matches("Max open files").split_whitespace().next()?;
+    let soft = line
+        .trim_start_matches("Max open files")
+        .split_whitespace()
+        .next()?;
     if soft == "unlimited" {
         return Some(UNLIMITED_DESCRIPTOR_LIMIT);
     }
-    soft.parse().ok().map(|n: u64| n.min(UNLIMITED_DESCRIPTOR_LIMIT))
+    soft.parse()
+        .ok()
+        .map(|n: u64| n.min(UNLIMITED_DESCRIPTOR_LIMIT))
 }
 
 /// A duration written as seconds: an integer or a non-negative decimal.
@@ -252,7 +257,8 @@ mod tests {
                       Max cpu time              unlimited            unlimited            seconds   \n\
                       Max open files            256                  524288               files     \n";
         assert_eq!(parse_open_files(limits), Some(256));
-        let unlimited = "Max open files            unlimited            unlimited            files\n";
+        let unlimited =
+            "Max open files            unlimited            unlimited            files\n";
         assert_eq!(
             parse_open_files(unlimited),
             Some(UNLIMITED_DESCRIPTOR_LIMIT)
@@ -276,7 +282,10 @@ mod tests {
             toml::from_str("handshake_timeout = 2.5\nmax_connections = 7\n").unwrap();
         assert_eq!(config.handshake_timeout, Duration::from_millis(2500));
         assert_eq!(config.effective_max_connections(), 7);
-        assert_eq!(config.header_read_timeout, ServeConfig::default().header_read_timeout);
+        assert_eq!(
+            config.header_read_timeout,
+            ServeConfig::default().header_read_timeout
+        );
         assert!(toml::from_str::<ServeConfig>("handshake_timout = 2\n").is_err());
         assert!(toml::from_str::<ServeConfig>("handshake_timeout = -1\n").is_err());
     }

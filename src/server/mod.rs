@@ -65,8 +65,8 @@ mod limits;
 mod tls_config;
 
 pub use self::config::ServeConfig;
-pub use self::tls_config::TlsConfig;
 use self::limits::{ConnectionLimits, EventReporter};
+pub use self::tls_config::TlsConfig;
 use crate::events::ConnectionEvent;
 use crate::gate::Gate;
 use crate::layer::PeerAddr;
@@ -601,11 +601,10 @@ fn head_size<T>(req: &Request<T>) -> usize {
     let target = uri.path_and_query().map_or(0, |p| p.as_str().len())
         + uri.authority().map_or(0, |a| a.as_str().len())
         + uri.scheme_str().map_or(0, str::len);
-    req.headers()
-        .iter()
-        .fold(req.method().as_str().len() + target, |size, (name, value)| {
-            size.saturating_add(name.as_str().len() + value.len() + 32)
-        })
+    req.headers().iter().fold(
+        req.method().as_str().len() + target,
+        |size, (name, value)| size.saturating_add(name.as_str().len() + value.len() + 32),
+    )
 }
 
 const TOO_LARGE_BODY: &str = "request header fields too large\n";
@@ -677,11 +676,10 @@ where
     fn size_hint(&self) -> SizeHint {
         match self {
             Self::Inner { body, .. } => body.size_hint(),
-            Self::Full { data, .. } => {
-                SizeHint::with_exact(data.as_ref().map_or(0, |d| {
-                    u64::try_from(d.len()).unwrap_or(u64::MAX)
-                }))
-            }
+            Self::Full { data, .. } => SizeHint::with_exact(
+                data.as_ref()
+                    .map_or(0, |d| u64::try_from(d.len()).unwrap_or(u64::MAX)),
+            ),
         }
     }
 }
@@ -834,7 +832,12 @@ mod tests {
         for plain in [&b"GET / HT"[..], b"POST /x", b"PRI * HT", b"G", b"OPTIONS "] {
             assert!(matches!(classify(plain), Opening::PlainHttp), "{plain:?}");
         }
-        for other in [&[0x16u8, 3, 1, 0, 0xc8][..], b"\x80\x2e\x01", b"get / ht", b"GET/"] {
+        for other in [
+            &[0x16u8, 3, 1, 0, 0xc8][..],
+            b"\x80\x2e\x01",
+            b"get / ht",
+            b"GET/",
+        ] {
             assert!(matches!(classify(other), Opening::Other), "{other:?}");
         }
     }
@@ -843,6 +846,9 @@ mod tests {
     fn the_plain_http_answer_has_the_right_length() {
         let text = std::str::from_utf8(PLAIN_HTTP_RESPONSE).unwrap();
         let (head, body) = text.split_once("\r\n\r\n").unwrap();
-        assert!(head.contains(&format!("Content-Length: {}", body.len())), "{text}");
+        assert!(
+            head.contains(&format!("Content-Length: {}", body.len())),
+            "{text}"
+        );
     }
 }

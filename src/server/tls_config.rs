@@ -173,7 +173,10 @@ impl From<ServerConfig> for TlsConfig {
 impl fmt::Debug for TlsConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.source {
-            Source::Fixed(_) => f.debug_struct("TlsConfig").field("follows_gate", &false).finish(),
+            Source::Fixed(_) => f
+                .debug_struct("TlsConfig")
+                .field("follows_gate", &false)
+                .finish(),
             Source::Gate(following) => f
                 .debug_struct("TlsConfig")
                 .field("follows_gate", &true)
@@ -195,7 +198,14 @@ impl Following {
     ) -> Result<TlsConfig, rustls::Error> {
         let generation = gate.generation();
         let anchors = gate.verifier().anchor_subjects();
-        let config = build(&gate, &provider, &cert_chain, &key, mode, customize.as_ref())?;
+        let config = build(
+            &gate,
+            &provider,
+            &cert_chain,
+            &key,
+            mode,
+            customize.as_ref(),
+        )?;
         Ok(TlsConfig {
             source: Source::Gate(Arc::new(Self {
                 gate,
