@@ -46,11 +46,11 @@ impl ConnectionLimits {
         if counts.total >= self.max_total {
             return Err(ConnectionEvent::CONNECTION_LIMIT);
         }
-        let from_source = counts.per_source.entry(source).or_insert(0);
-        if *from_source >= self.max_per_source {
+        // Checked before inserting: a refused source leaves no entry behind.
+        if counts.per_source.get(&source).copied().unwrap_or(0) >= self.max_per_source {
             return Err(ConnectionEvent::SOURCE_LIMIT);
         }
-        *from_source += 1;
+        *counts.per_source.entry(source).or_insert(0) += 1;
         counts.total += 1;
         Ok(Slot {
             limits: Arc::clone(self),
@@ -186,8 +186,12 @@ mod tests {
             ConnectionEvent::CONNECTION_LIMIT
         );
         drop(first);
-        assert!(limits.acquire(a).is_ok());
+        let _again = limits.acquire(a).unwrap();
         assert_eq!(limits.live(), (3, 2));
+        // A source refused by a zero cap leaves no entry behind.
+        let closed = ConnectionLimits::new(3, 0);
+        assert!(closed.acquire(a).is_err());
+        assert_eq!(closed.live(), (0, 0));
     }
 
     #[test]
