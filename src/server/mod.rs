@@ -13,7 +13,7 @@
 //! Both take a [`TlsConfig`]: built from the gate, it is rebuilt when a reload changes the
 //! trust anchors, so the CertificateRequest names the current CAs. Both answer plain HTTP on
 //! the TLS port with a readable `400`, and report every connection closed before a request
-//! (failed or refused handshakes, caps) as a [`ConnectionEvent`](crate::ConnectionEvent) to
+//! (failed or refused handshakes, caps) as a [`ConnectionEvent`] to
 //! the gate's event sink and, rate-limited, to the log (target `certgate::server`).
 //!
 //! ```no_run
