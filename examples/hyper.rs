@@ -75,7 +75,7 @@ async fn run() -> Result<(), Box<dyn Error>> {
 
     let (chain, key) = pki.server_identity()?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let tls = server::server_config(&gate, provider, chain, key, HandshakeMode::Refuse)?;
+    let tls = server::TlsConfig::new(&gate, provider, chain, key, HandshakeMode::Refuse)?;
 
     // Any Tower service works: the layer needs only a response body that is `From<String>`
     // (for its problem+json refusals), which `Full<Bytes>` is.

@@ -121,7 +121,7 @@ async fn run() -> Result<(), Box<dyn Error>> {
     let (chain, key) = pki.server_identity()?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     // Defer: the handshake completes whatever the client presents, and the layer decides.
-    let tls = server::server_config(&gate, provider, chain, key, HandshakeMode::Defer)?;
+    let tls = server::TlsConfig::new(&gate, provider, chain, key, HandshakeMode::Defer)?;
 
     let app = Router::new()
         .route("/", get(report))

@@ -13,7 +13,9 @@
 //! The handshake asks for a client certificate but completes without one
 //! ([`HandshakeMode::Defer`]), so refusals are HTTP 401/403 `application/problem+json` bodies
 //! with a stable reason code rather than TLS alerts. `kill -HUP <pid>` reloads the policy (a
-//! policy that fails to load leaves the old one in force); Ctrl-C stops the server.
+//! policy that fails to load leaves the old one in force; a policy with other trust anchors
+//! also rebuilds the TLS configuration, so the next handshakes name the new CAs); Ctrl-C
+//! stops the server.
 //!
 //! Refusals are logged at `warn` under the `certgate` target; `RUST_LOG=certgate=debug` logs
 //! accepts too.
@@ -70,7 +72,7 @@ async fn run() -> Result<(), Box<dyn Error>> {
 
     let (chain, key) = pki.server_identity()?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let tls = server::server_config(&gate, provider, chain, key, HandshakeMode::Defer)?;
+    let tls = server::TlsConfig::new(&gate, provider, chain, key, HandshakeMode::Defer)?;
 
     let app = Router::new()
         .route("/", get(whoami))

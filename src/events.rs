@@ -55,6 +55,77 @@ pub struct VerdictEvent {
 pub trait EventSink: Send + Sync + 'static {
     /// Records one event.
     fn record(&self, event: &VerdictEvent);
+
+    /// Records a connection the server closed before any request: a failed or refused TLS
+    /// handshake, plain HTTP on the TLS port, a connection over a limit. Called by the
+    /// `server` module (feature `server`) for every such connection, not rate-limited; the
+    /// server logs them itself (rate-limited), so the default does nothing.
+    fn record_connection(&self, event: &ConnectionEvent) {
+        let _ = event;
+    }
+}
+
+/// A connection the server closed before it carried a request, with the reason.
+///
+/// `code` is either a rejection code ([`Rejection::CODES`](crate::Rejection::CODES)) when the
+/// gate refused the client certificate in the handshake
+/// ([`HandshakeMode::Refuse`](crate::HandshakeMode::Refuse)), or one of
+/// [`ConnectionEvent::CODES`]. Codes are stable: added, never renamed.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct ConnectionEvent {
+    /// The reason code.
+    pub code: &'static str,
+    /// The peer's address.
+    pub peer_addr: SocketAddr,
+    /// What went wrong, for an operator (at most [`ConnectionEvent::MAX_DETAIL`] bytes).
+    pub detail: Option<String>,
+}
+
+impl ConnectionEvent {
+    /// The codes of connection events that are not certificate rejections.
+    pub const CODES: &'static [&'static str] = &[
+        Self::CONNECTION_LIMIT,
+        Self::HANDSHAKE_FAILED,
+        Self::HANDSHAKE_TIMEOUT,
+        Self::PLAIN_HTTP,
+        Self::SOURCE_LIMIT,
+    ];
+    /// The server was at its limit of concurrent connections; this one was closed at once.
+    pub const CONNECTION_LIMIT: &'static str = "connection_limit";
+    /// The TLS handshake failed for a reason other than the client certificate (no common
+    /// protocol or cipher suite, a malformed record, an alert from the client, …).
+    pub const HANDSHAKE_FAILED: &'static str = "handshake_failed";
+    /// The TLS handshake did not finish in time (a client that connects and sends nothing).
+    pub const HANDSHAKE_TIMEOUT: &'static str = "handshake_timeout";
+    /// The client spoke plain HTTP to the TLS port; it got a `400` and the connection closed.
+    pub const PLAIN_HTTP: &'static str = "plain_http";
+    /// The client's source address (IPv4 address, IPv6 /64) was at its limit of concurrent
+    /// connections; this one was closed at once.
+    pub const SOURCE_LIMIT: &'static str = "source_limit";
+    /// The longest `detail`, in bytes.
+    pub const MAX_DETAIL: usize = 256;
+
+    /// An event; `detail` is truncated to [`ConnectionEvent::MAX_DETAIL`] bytes.
+    pub fn new(code: &'static str, peer_addr: SocketAddr, detail: Option<String>) -> Self {
+        Self {
+            code,
+            peer_addr,
+            detail: detail.map(|d| truncate(d, Self::MAX_DETAIL)),
+        }
+    }
+}
+
+/// `s` cut to at most `max` bytes, on a character boundary.
+fn truncate(mut s: String, max: usize) -> String {
+    if s.len() > max {
+        let mut end = max;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+    }
+    s
 }
 
 /// The default sink: `tracing` events under the target `certgate`, rejections (refused or

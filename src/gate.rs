@@ -468,6 +468,12 @@ impl Gate {
         Ok(())
     }
 
+    /// The event sink events go to (the `server` module reports connection events to it).
+    #[cfg(feature = "server")]
+    pub(crate) fn event_sink(&self) -> &Arc<dyn EventSink> {
+        &self.inner.sink
+    }
+
     /// The current policy generation (starts at 1, +1 per reload).
     pub fn generation(&self) -> u64 {
         self.inner.generation.load(Ordering::Acquire)

@@ -45,7 +45,7 @@ mod axum;
 pub mod server;
 
 pub use crate::cache::{CacheConfig, CacheStats, VerdictCache, VerdictKey};
-pub use crate::events::{Action, EventSink, TracingSink, VerdictEvent};
+pub use crate::events::{Action, ConnectionEvent, EventSink, TracingSink, VerdictEvent};
 pub use crate::gate::{Clock, Gate, GateBuilder, Verdict};
 pub use crate::layer::{
     CertGateLayer, CertGateService, PROBLEM_JSON, PeerAddr, ResponseFuture, problem_response,

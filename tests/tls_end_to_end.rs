@@ -257,6 +257,7 @@ async fn connect(addr: SocketAddr, config: Arc<ClientConfig>) -> io::Result<Http
 struct Reply {
     status: u16,
     content_type: Option<String>,
+    connection: Option<String>,
     body: String,
 }
 
@@ -303,12 +304,14 @@ impl Http1 {
         let status: u16 = status_line[9..12].parse().unwrap();
         let mut content_length = None;
         let mut content_type = None;
+        let mut connection = None;
         for line in lines.filter(|l| !l.is_empty()) {
             let (name, value) = line.split_once(':').unwrap();
             let value = value.trim().to_owned();
             match name.to_ascii_lowercase().as_str() {
                 "content-length" => content_length = Some(value.parse::<usize>().unwrap()),
                 "content-type" => content_type = Some(value),
+                "connection" => connection = Some(value),
                 "transfer-encoding" => panic!("chunked responses are not expected: {head}"),
                 _ => {}
             }
@@ -322,6 +325,7 @@ impl Http1 {
         Ok(Reply {
             status,
             content_type,
+            connection,
             body,
         })
     }
@@ -590,9 +594,43 @@ async fn reload_refuses_the_very_next_request_on_an_open_connection() {
         let reply = conn.get("/").await.unwrap();
         assert_eq!(reply.status, 403, "{shape:?} {reply:?}");
         assert_eq!(reply.problem()["code"], "revoked");
-        // The connection stays usable and keeps refusing.
+        assert_closed_after_refusal(&mut conn, &reply, shape).await;
+    }
+}
+
+/// A refusal on HTTP/1.1 says `Connection: close` and the server really ends the connection:
+/// the next read sees the end of the stream (or a reset), within a step.
+async fn assert_closed_after_refusal(conn: &mut Http1, reply: &Reply, shape: Shape) {
+    assert_eq!(
+        reply.connection.as_deref(),
+        Some("close"),
+        "{shape:?} {reply:?}"
+    );
+    let next = within("the server to close", conn.fill()).await;
+    assert!(next.is_err(), "{shape:?}: the connection is still open");
+    assert!(
+        conn.buf.is_empty(),
+        "{shape:?}: more bytes after the refusal"
+    );
+}
+
+#[tokio::test]
+async fn a_refusal_on_http1_closes_the_connection() {
+    for shape in [Shape::Serve, Shape::Listener] {
+        let server = start(shape, HandshakeMode::Defer, Mode::Enforce).await;
+        for leaf in [None, Some(Leaf::Revoked)] {
+            let config = client_config(leaf.map(|l| pki().leaf(l)), &[b"http/1.1"]);
+            let mut conn = connect(server.addr, config).await.unwrap();
+            let reply = conn.get("/").await.unwrap();
+            assert!(matches!(reply.status, 401 | 403), "{shape:?} {reply:?}");
+            assert_closed_after_refusal(&mut conn, &reply, shape).await;
+        }
+        // An accepted peer keeps its keep-alive connection.
+        let mut conn = connect(server.addr, client(Leaf::Genuine)).await.unwrap();
         let reply = conn.get("/").await.unwrap();
-        assert_eq!(reply.status, 403, "{shape:?} {reply:?}");
+        assert_eq!(reply.status, 200, "{shape:?} {reply:?}");
+        assert_eq!(reply.connection, None, "{shape:?} {reply:?}");
+        assert_eq!(conn.get("/").await.unwrap().status, 200, "{shape:?}");
     }
 }
 

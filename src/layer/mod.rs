@@ -116,7 +116,16 @@ where
         };
         if verdict.is_refused() {
             if let Some(rejection) = verdict.rejection() {
-                return ResponseFuture::refused(problem_response(rejection, self.show_detail));
+                let mut response = problem_response(rejection, self.show_detail);
+                // HTTP/1.x: a refused peer gets no second request on this connection (hyper
+                // closes it after this response). HTTP/2 forbids the header.
+                if req.version() <= http::Version::HTTP_11 {
+                    response.headers_mut().insert(
+                        http::header::CONNECTION,
+                        http::HeaderValue::from_static("close"),
+                    );
+                }
+                return ResponseFuture::refused(response);
             }
         }
         // This gate's verdict replaces whatever an outer layer left: a peer this gate rejects
