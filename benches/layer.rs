@@ -1,6 +1,7 @@
 //! Per-request overhead on a warm connection: a request through `CertGateLayer` around a
 //! trivial service against the bare service. Both build the same request (with the
-//! connection's `PeerChain` extension) and drive the future to completion.
+//! connection's `TlsConnectInfo` extension, as `server::serve` inserts it) and drive the future
+//! to completion.
 
 // Benchmark code: a panic is a broken benchmark, not a reachable failure.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -13,7 +14,7 @@ use std::pin::pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
-use certgate::{CertGateLayer, Gate, PeerChain, Policy};
+use certgate::{CertGateLayer, Gate, Policy, TlsConnectInfo};
 use common::{Alg, Hierarchy, now};
 use criterion::{Criterion, criterion_group, criterion_main};
 use http::{Request, Response};
@@ -41,10 +42,10 @@ impl Service<Request<()>> for Bare {
 
 fn drive<S: Service<Request<()>, Response = Response<String>>>(
     service: &mut S,
-    chain: &PeerChain,
+    conn: &TlsConnectInfo,
 ) -> u16 {
     let mut req = Request::new(());
-    req.extensions_mut().insert(chain.clone());
+    req.extensions_mut().insert(conn.clone());
     let mut cx = Context::from_waker(Waker::noop());
     let future = pin!(service.call(req));
     match future.poll(&mut cx) {
@@ -55,7 +56,7 @@ fn drive<S: Service<Request<()>, Response = Response<String>>>(
 
 fn per_request(c: &mut Criterion) {
     let h = Hierarchy::new(Alg::P256);
-    let chain = h.chain();
+    let chain = TlsConnectInfo::new(h.chain(), "127.0.0.1:50000".parse().unwrap());
     let gate = Gate::builder(Policy::from_verifier(h.typical_verifier()))
         .event_sink(Arc::new(common::Quiet))
         // The real clock's cost (one read per request), pinned to the fixture's instant.

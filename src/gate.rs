@@ -8,13 +8,13 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use arc_swap::ArcSwap;
+use arc_swap::{ArcSwap, ArcSwapOption};
 use rustls_pki_types::UnixTime;
 use sha2::{Digest, Sha256};
 
 use crate::cache::{CacheConfig, CacheStats, MAX_TTL, VerdictCache, VerdictEntry, VerdictKey};
 use crate::events::{Action, EventSink, TracingSink, VerdictEvent};
-use crate::peer_chain::{Memo, PeerChain};
+use crate::peer_chain::PeerChain;
 use crate::policy::{Mode, Policy, PolicyError, known_code, unobservable_message};
 use crate::rejection::{Rejection, Rejections};
 use crate::verify::Verifier;
@@ -401,31 +401,50 @@ impl Gate {
         verdict
     }
 
-    /// The verdict for one request on a connection: the connection's memo when it is still at
-    /// the current generation and within its `valid_until` (one atomic load and a clock read),
-    /// otherwise [`Gate::check_from`] at the gate's clock, memoized.
+    /// The verdict for one request whose chain is not tied to a connection (a chain a
+    /// trusted proxy forwarded, or a transport without per-connection state): the verdict
+    /// cache, at the gate's clock.
     pub fn check_request(&self, chain: &PeerChain, peer: Option<SocketAddr>) -> Verdict {
-        self.check_request_with(chain, || peer)
+        self.check_with_memo(chain, None, || peer)
     }
 
-    /// [`Gate::check_request`] with the peer's address looked up only when needed (a miss).
-    pub(crate) fn check_request_with(
+    /// The verdict for one request on a connection: the connection's memo when it holds this
+    /// chain's verdict at the current generation and within its `valid_until` (one atomic
+    /// load and a clock read), otherwise [`Gate::check_from`] at the gate's clock, memoized.
+    pub fn check_connection(
         &self,
         chain: &PeerChain,
+        memo: &ConnectionMemo,
+        peer: Option<SocketAddr>,
+    ) -> Verdict {
+        self.check_with_memo(chain, Some(memo), || peer)
+    }
+
+    /// [`Gate::check_connection`] (or, without a memo, [`Gate::check_request`]) with the
+    /// peer's address looked up only when needed (a miss).
+    pub(crate) fn check_with_memo(
+        &self,
+        chain: &PeerChain,
+        memo: Option<&ConnectionMemo>,
         peer: impl FnOnce() -> Option<SocketAddr>,
     ) -> Verdict {
         let generation = self.inner.generation.load(Ordering::Acquire);
         let now = (self.inner.clock)();
-        if let Some(mut verdict) = chain.memo_for(self.inner.id, generation, now) {
-            verdict.cached = true;
-            return verdict;
+        if let Some(memo) = memo {
+            if let Some(mut verdict) = memo.get(self.inner.id, generation, chain, now) {
+                verdict.cached = true;
+                return verdict;
+            }
         }
         let verdict = self.check_from(chain, now, peer());
-        chain.set_memo(Memo {
-            gate: self.inner.id,
-            generation: verdict.generation,
-            verdict: verdict.clone(),
-        });
+        if let Some(memo) = memo {
+            memo.set(Memo {
+                gate: self.inner.id,
+                generation: verdict.generation,
+                digest: chain.digest(),
+                verdict: verdict.clone(),
+            });
+        }
         verdict
     }
 
@@ -535,6 +554,56 @@ impl Gate {
             time: now,
             detail,
         });
+    }
+}
+
+/// The gate's state for one connection: the last verdict of the connection's chain, with the
+/// gate, policy generation and chain digest it belongs to. One slot, shared by every clone: a
+/// connection alternating between two gates (or two chains) falls back to the caches.
+///
+/// Only for a chain that belongs to the connection (its TLS chain): a proxy's connection
+/// carries many clients, and their forwarded chains are judged through the cache by digest.
+#[derive(Clone, Default)]
+pub struct ConnectionMemo {
+    slot: Arc<ArcSwapOption<Memo>>,
+}
+
+struct Memo {
+    gate: u64,
+    generation: u64,
+    digest: [u8; 32],
+    verdict: Verdict,
+}
+
+impl ConnectionMemo {
+    /// The memoized verdict when it is `chain`'s, from `gate` at `generation`, and holds at
+    /// `now` (a guard, no reference-count round trip on the hot path).
+    fn get(&self, gate: u64, generation: u64, chain: &PeerChain, now: UnixTime) -> Option<Verdict> {
+        let memo = self.slot.load();
+        match &*memo {
+            Some(memo)
+                if memo.gate == gate
+                    && memo.generation == generation
+                    && memo.digest == chain.digest()
+                    && memo.verdict.holds_at(now) =>
+            {
+                Some(memo.verdict.clone())
+            }
+            _ => None,
+        }
+    }
+
+    fn set(&self, memo: Memo) {
+        self.slot.store(Some(Arc::new(memo)));
+    }
+}
+
+impl fmt::Debug for ConnectionMemo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let memo = self.slot.load();
+        f.debug_struct("ConnectionMemo")
+            .field("generation", &memo.as_ref().map(|m| m.generation))
+            .finish()
     }
 }
 

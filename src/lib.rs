@@ -26,6 +26,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod cache;
+mod connection;
 mod events;
 mod gate;
 mod layer;
@@ -45,10 +46,12 @@ mod axum;
 pub mod server;
 
 pub use crate::cache::{CacheConfig, CacheStats, VerdictCache, VerdictKey};
+pub use crate::connection::{PeerAddr, TlsConnectInfo};
 pub use crate::events::{Action, ConnectionEvent, EventSink, TracingSink, VerdictEvent};
+pub use crate::gate::ConnectionMemo;
 pub use crate::gate::{Clock, Gate, GateBuilder, Verdict};
 pub use crate::layer::{
-    CertGateLayer, CertGateService, PROBLEM_JSON, PeerAddr, ResponseFuture, problem_response,
+    CertGateLayer, CertGateService, PROBLEM_JSON, ResponseFuture, problem_response,
 };
 pub use crate::peer_chain::PeerChain;
 pub use crate::policy::{Mode, ModeRules, Policy, PolicyError, VerifierBuilder};

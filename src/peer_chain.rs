@@ -3,11 +3,8 @@
 use std::fmt;
 use std::sync::Arc;
 
-use arc_swap::ArcSwapOption;
 use rustls_pki_types::CertificateDer;
 use sha2::{Digest, Sha256};
-
-use crate::gate::Verdict;
 
 /// The certificates a peer presented (leaf first), plus a SHA-256 digest over them.
 ///
@@ -26,16 +23,6 @@ use crate::gate::Verdict;
 pub struct PeerChain {
     certs: Arc<[CertificateDer<'static>]>,
     digest: [u8; 32],
-    /// The connection's last verdict and the generation it belongs to, shared by every clone.
-    memo: Arc<ArcSwapOption<Memo>>,
-}
-
-/// A verdict memoized on a connection, with the gate and policy generation it was computed
-/// under. One slot: a connection alternating between two gates falls back to their caches.
-pub(crate) struct Memo {
-    pub(crate) gate: u64,
-    pub(crate) generation: u64,
-    pub(crate) verdict: Verdict,
 }
 
 impl PeerChain {
@@ -47,11 +34,7 @@ impl PeerChain {
     /// Wraps an already shared chain (for example rustls' `peer_certificates()` copied once).
     pub fn from_arc(certs: Arc<[CertificateDer<'static>]>) -> Self {
         let digest = chain_digest(&certs);
-        Self {
-            certs,
-            digest,
-            memo: Arc::new(ArcSwapOption::empty()),
-        }
+        Self { certs, digest }
     }
 
     /// The presented certificates, leaf first. Empty when the peer presented none.
@@ -67,31 +50,6 @@ impl PeerChain {
     /// SHA-256 over the presented chain; equal chains have equal digests.
     pub fn digest(&self) -> [u8; 32] {
         self.digest
-    }
-
-    /// The memoized verdict when it is from `gate` at `generation` and holds at `now` (a guard,
-    /// no reference-count round trip on the hot path).
-    pub(crate) fn memo_for(
-        &self,
-        gate: u64,
-        generation: u64,
-        now: rustls_pki_types::UnixTime,
-    ) -> Option<Verdict> {
-        let memo = self.memo.load();
-        match &*memo {
-            Some(memo)
-                if memo.gate == gate
-                    && memo.generation == generation
-                    && memo.verdict.holds_at(now) =>
-            {
-                Some(memo.verdict.clone())
-            }
-            _ => None,
-        }
-    }
-
-    pub(crate) fn set_memo(&self, memo: Memo) {
-        self.memo.store(Some(Arc::new(memo)));
     }
 
     /// Whether the peer presented no certificate at all.

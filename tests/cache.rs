@@ -1,6 +1,6 @@
 //! `Gate` and its `VerdictCache`: hits and misses, entry lifetimes (accepts end at the leaf's
 //! notAfter and the CRL's nextUpdate, rejections after `negative_ttl`), reloads, per-code modes,
-//! the per-connection memo of `check_request`, and the events a sink receives.
+//! the per-connection memo of `check_connection`, and the events a sink receives.
 
 // The helpers below unwrap on fixture data the tests build themselves; clippy.toml's test
 // allowances only cover #[test] fns, so allow it for the helpers too.
@@ -13,8 +13,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use certgate::{
-    Action, CacheConfig, EventSink, Gate, GateBuilder, Mode, PeerChain, Policy, VerdictEvent,
-    VerifierBuilder,
+    Action, CacheConfig, ConnectionMemo, EventSink, Gate, GateBuilder, Mode, PeerChain, Policy,
+    VerdictEvent, VerifierBuilder,
 };
 use common::{Leaf, NOW, SHOP, at, pki};
 use rustls_pki_types::{CertificateRevocationListDer, UnixTime};
@@ -552,42 +552,69 @@ fn ttl_over_a_day_fails_the_build() {
 // the per-connection memo
 
 #[test]
-fn check_request_memoizes_on_the_connection() {
+fn check_connection_memoizes_on_the_connection() {
     let clock = TestClock::new();
     let gate = builder(fixture_crl_policy(), &clock).build().unwrap();
     let chain = chain_of(Leaf::Genuine);
+    let memo = ConnectionMemo::default();
 
-    let first = gate.check_request(&chain, None);
+    let first = gate.check_connection(&chain, &memo, None);
     assert_eq!(first.code(), "accept");
     assert!(!first.is_cached());
     let before = gate.cache_stats();
     assert_eq!((before.hits, before.misses), (0, 1));
 
-    // Same PeerChain (and a clone of it: clones share the memo): the memo answers and the
-    // cache is not consulted.
-    let second = gate.check_request(&chain, None);
+    // Same connection (and a clone of its memo: clones share the slot): the memo answers and
+    // the cache is not consulted.
+    let second = gate.check_connection(&chain, &memo, None);
     assert!(second.is_cached());
     assert_eq!(second.code(), "accept");
-    let third = gate.check_request(&chain.clone(), None);
+    let third = gate.check_connection(&chain.clone(), &memo.clone(), None);
     assert!(third.is_cached());
     assert_eq!(gate.cache_stats(), before);
 
-    // A separately built equal chain has no memo: it goes to the cache (a hit).
-    let other_connection = gate.check_request(&chain_of(Leaf::Genuine), None);
+    // Another connection with an equal chain has its own memo: it goes to the cache (a hit).
+    let other_connection =
+        gate.check_connection(&chain_of(Leaf::Genuine), &ConnectionMemo::default(), None);
     assert!(other_connection.is_cached());
     assert_eq!(gate.cache_stats().hits, 1);
 
     // After a reload the memo is stale: the gate verifies again.
     gate.reload(fixture_crl_policy());
-    let after = gate.check_request(&chain, None);
+    let after = gate.check_connection(&chain, &memo, None);
     assert!(!after.is_cached());
     assert_eq!(after.generation(), 2);
     assert_eq!(gate.cache_stats().misses, 2);
     // ... and memoizes the new verdict.
-    let again = gate.check_request(&chain, None);
+    let again = gate.check_connection(&chain, &memo, None);
     assert!(again.is_cached());
     assert_eq!(again.generation(), 2);
     assert_eq!(gate.cache_stats().misses, 2);
+}
+
+#[test]
+fn the_memo_answers_only_for_its_own_chain() {
+    // One connection memo, two chains (a proxy connection carrying two clients' forwarded
+    // chains): each gets its own verdict, never the other's.
+    let clock = TestClock::new();
+    let gate = builder(fixture_crl_policy(), &clock).build().unwrap();
+    let memo = ConnectionMemo::default();
+    let genuine = chain_of(Leaf::Genuine);
+    let revoked = chain_of(Leaf::Revoked);
+    for _ in 0..3 {
+        assert_eq!(
+            gate.check_connection(&genuine, &memo, None).code(),
+            "accept"
+        );
+        let refused = gate.check_connection(&revoked, &memo, None);
+        assert_eq!(refused.code(), "revoked");
+        assert!(refused.is_refused());
+    }
+    // check_request has no memo: every call after the first is a cache hit.
+    let before = gate.cache_stats();
+    gate.check_request(&genuine, None);
+    gate.check_request(&genuine, None);
+    assert_eq!(gate.cache_stats().hits, before.hits + 2);
 }
 
 #[test]
@@ -599,18 +626,22 @@ fn the_memo_is_per_gate() {
     let strict = builder(policy_revoking_genuine(), &clock).build().unwrap();
     assert_eq!(loose.generation(), strict.generation());
     let chain = chain_of(Leaf::Genuine);
+    let memo = ConnectionMemo::default();
 
-    assert_eq!(loose.check_request(&chain, None).code(), "accept");
-    assert!(loose.check_request(&chain, None).is_cached());
-    let refused = strict.check_request(&chain, None);
+    assert_eq!(loose.check_connection(&chain, &memo, None).code(), "accept");
+    assert!(loose.check_connection(&chain, &memo, None).is_cached());
+    let refused = strict.check_connection(&chain, &memo, None);
     assert_eq!(refused.code(), "revoked");
     assert!(refused.is_refused());
     assert!(!refused.is_cached());
     // And back: the loose gate answers from its own cache, not the strict gate's memo.
-    let accepted = loose.check_request(&chain, None);
+    let accepted = loose.check_connection(&chain, &memo, None);
     assert_eq!(accepted.code(), "accept");
     assert!(!accepted.is_refused());
-    assert_eq!(strict.check_request(&chain, None).code(), "revoked");
+    assert_eq!(
+        strict.check_connection(&chain, &memo, None).code(),
+        "revoked"
+    );
 }
 
 #[test]
@@ -638,31 +669,34 @@ fn a_verdict_never_answers_for_an_earlier_instant() {
 
     // Through the connection memo, with the gate's clock stepped back.
     let fresh = PeerChain::new(leaf.chain());
+    let memo = ConnectionMemo::default();
     clock.set(in_window);
-    assert_eq!(gate.check_request(&fresh, None).code(), "accept");
-    assert!(gate.check_request(&fresh, None).is_cached());
+    assert_eq!(gate.check_connection(&fresh, &memo, None).code(), "accept");
+    assert!(gate.check_connection(&fresh, &memo, None).is_cached());
     clock.set(NOW);
-    let stepped_back = gate.check_request(&fresh, None);
+    let stepped_back = gate.check_connection(&fresh, &memo, None);
     assert_eq!(stepped_back.code(), "not_yet_valid");
     assert!(stepped_back.is_refused());
 }
 
 #[test]
 fn the_memo_follows_a_revoking_reload() {
+    let memo = ConnectionMemo::default();
     let clock = TestClock::new();
     let gate = builder(fixture_crl_policy(), &clock).build().unwrap();
     let chain = chain_of(Leaf::Genuine);
-    assert_eq!(gate.check_request(&chain, None).code(), "accept");
-    assert!(gate.check_request(&chain, None).is_cached());
+    assert_eq!(gate.check_connection(&chain, &memo, None).code(), "accept");
+    assert!(gate.check_connection(&chain, &memo, None).is_cached());
 
     gate.reload(policy_revoking_genuine());
-    let verdict = gate.check_request(&chain, None);
+    let verdict = gate.check_connection(&chain, &memo, None);
     assert_eq!(verdict.code(), "revoked");
     assert!(verdict.is_refused());
 }
 
 #[test]
 fn the_memo_ends_at_valid_until() {
+    let memo = ConnectionMemo::default();
     let mut config = CacheConfig::default();
     config.negative_ttl = Duration::from_secs(5);
     let clock = TestClock::new();
@@ -673,21 +707,21 @@ fn the_memo_ends_at_valid_until() {
 
     // A rejection memoized on the connection lasts negative_ttl.
     let expired = chain_of(Leaf::Expired);
-    assert!(!gate.check_request(&expired, None).is_cached());
+    assert!(!gate.check_connection(&expired, &memo, None).is_cached());
     clock.advance(secs(4));
-    assert!(gate.check_request(&expired, None).is_cached());
+    assert!(gate.check_connection(&expired, &memo, None).is_cached());
     clock.advance(secs(2));
-    assert!(!gate.check_request(&expired, None).is_cached());
+    assert!(!gate.check_connection(&expired, &memo, None).is_cached());
 
     // An accept memoized on the connection ends at the leaf's notAfter.
     let not_after = plus(clock.now(), secs(120));
     let short = pki().issue(SHOP, 0x2002, at("2026-01-01T00:00:00Z"), not_after);
     let chain = PeerChain::new(short.chain());
-    assert_eq!(gate.check_request(&chain, None).code(), "accept");
+    assert_eq!(gate.check_connection(&chain, &memo, None).code(), "accept");
     clock.advance(secs(60));
-    assert!(gate.check_request(&chain, None).is_cached());
+    assert!(gate.check_connection(&chain, &memo, None).is_cached());
     clock.set(plus(not_after, secs(1)));
-    let late = gate.check_request(&chain, None);
+    let late = gate.check_connection(&chain, &memo, None);
     assert!(!late.is_cached());
     assert_eq!(late.code(), "expired");
 }
@@ -753,9 +787,10 @@ fn event_sink_records_every_computed_or_cached_verdict() {
 
     // Memoized requests emit nothing; the first one on the connection does.
     let connection = chain_of(Leaf::Second);
-    gate.check_request(&connection, None);
-    gate.check_request(&connection, None);
-    gate.check_request(&connection, None);
+    let memo = ConnectionMemo::default();
+    gate.check_connection(&connection, &memo, None);
+    gate.check_connection(&connection, &memo, None);
+    gate.check_connection(&connection, &memo, None);
     let events = recorder.take();
     assert_eq!(events.len(), 1, "{events:?}");
     assert!(!events[0].cached);

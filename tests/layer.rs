@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use certgate::{
     Action, CertGateLayer, EventSink, Gate, Mode, PROBLEM_JSON, PeerAddr, PeerChain, PeerIdentity,
-    Policy, Verdict, VerdictEvent, VerifierBuilder,
+    Policy, TlsConnectInfo, Verdict, VerdictEvent, VerifierBuilder,
 };
 use common::{Crl, Leaf, NOW, SHOP, pki};
 use http::{Request, Response, StatusCode, header};
@@ -317,13 +317,13 @@ async fn composes_with_service_builder() {
         .unwrap();
     let chain = PeerChain::new(pki().leaf(Leaf::Genuine).chain());
     let peer = "127.0.0.1:50000".parse().unwrap();
+    let connection = TlsConnectInfo::new(chain.clone(), peer);
 
-    // An outer layer attaches the connection's chain and address (as a TLS acceptor would),
-    // the gate checks it, and an inner layer adds a header to the response.
+    // An outer layer attaches the connection (as a TLS acceptor would), the gate checks it,
+    // and an inner layer adds a header to the response.
     let service = ServiceBuilder::new()
         .map_request(move |mut req: Request<()>| {
-            req.extensions_mut().insert(chain.clone());
-            req.extensions_mut().insert(PeerAddr(peer));
+            req.extensions_mut().insert(connection.clone());
             req
         })
         .layer(CertGateLayer::new(gate.clone()).hide_detail())
@@ -340,11 +340,31 @@ async fn composes_with_service_builder() {
         assert_eq!(response.headers().get("x-inner").unwrap(), "yes");
         assert_eq!(response.body(), &format!("identity={SHOP} verdict=accept"));
     }
-    // The same PeerChain is memoized: one verification, no cache lookups after it.
+    // The connection's memo answers: one verification, no cache lookups after it.
     let stats = gate.cache_stats();
     assert_eq!((stats.hits, stats.misses), (0, 1));
     let events = recorder.0.lock().unwrap().clone();
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].action, Action::Accept);
     assert_eq!(events[0].peer_addr, Some(peer));
+
+    // A bare PeerChain and PeerAddr (a transport without per-connection state) are judged
+    // through the cache: hits, with the address in the events.
+    let bare = ServiceBuilder::new()
+        .map_request(move |mut req: Request<()>| {
+            req.extensions_mut().insert(chain.clone());
+            req.extensions_mut().insert(PeerAddr(peer));
+            req
+        })
+        .layer(CertGateLayer::new(gate.clone()))
+        .service_fn(echo);
+    for _ in 0..2 {
+        let response = bare.clone().oneshot(request(None)).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    assert_eq!(gate.cache_stats().hits, 2);
+    let events = recorder.0.lock().unwrap().clone();
+    assert_eq!(events.len(), 3);
+    assert!(events[1].cached && events[2].cached);
+    assert_eq!(events[2].peer_addr, Some(peer));
 }

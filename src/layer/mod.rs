@@ -13,11 +13,11 @@
 //! # }
 //! ```
 //!
-//! Where the peer comes from: a [`PeerChain`] in the request extensions (the `server` module
-//! puts one on every request of a TLS connection), plus an optional [`PeerAddr`]. A request
-//! with neither is treated as presenting no certificate (401), never as accepted.
+//! Where the peer comes from: a [`TlsConnectInfo`] in the request extensions (the `server`
+//! module puts one on every request of a TLS connection; `server::TlsListener` gives it as
+//! axum connect info), or a bare [`PeerChain`] plus an optional [`PeerAddr`]. A request with
+//! none is treated as presenting no certificate (401), never as accepted.
 
-use std::net::SocketAddr;
 use std::task::{Context, Poll};
 
 use http::{Request, Response};
@@ -31,12 +31,9 @@ pub use self::future::ResponseFuture;
 #[cfg(feature = "axum")]
 pub(crate) use self::problem::server_error;
 pub use self::problem::{PROBLEM_JSON, problem_response};
+use crate::connection::{PeerAddr, TlsConnectInfo};
 use crate::gate::Gate;
 use crate::peer_chain::PeerChain;
-
-/// The peer's socket address, as a request extension (set by the `server` module).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct PeerAddr(pub SocketAddr);
 
 /// Applies [`CertGateService`] to a service.
 #[derive(Clone, Debug)]
@@ -107,12 +104,16 @@ where
 
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
         let extensions = req.extensions();
-        let mut verdict = match peer_chain(extensions) {
-            Some(chain) => self
-                .gate
-                .check_request_with(chain, || peer_addr(extensions)),
+        let mut verdict = if let Some(conn) = connection(extensions) {
+            self.gate
+                .check_with_memo(&conn.chain, Some(&conn.memo), || Some(conn.addr))
+        } else if let Some(chain) = extensions.get::<PeerChain>() {
+            self.gate.check_with_memo(chain, None, || {
+                extensions.get::<PeerAddr>().map(|addr| addr.0)
+            })
+        } else {
             // No transport identity at all: judged as an empty chain (no_certificate).
-            None => self.gate.check_request(&PeerChain::new(Vec::new()), None),
+            self.gate.check_request(&PeerChain::new(Vec::new()), None)
         };
         if verdict.is_refused() {
             if let Some(rejection) = verdict.rejection() {
@@ -144,31 +145,15 @@ where
     }
 }
 
-/// The connection's chain: a `PeerChain` extension, or the one in axum's `ConnectInfo` when
-/// served through `server::TlsListener`.
-fn peer_chain(extensions: &http::Extensions) -> Option<&PeerChain> {
-    if let Some(chain) = extensions.get::<PeerChain>() {
-        return Some(chain);
+/// The connection the request came on: a [`TlsConnectInfo`] extension (the `server`
+/// module), or axum's `ConnectInfo<TlsConnectInfo>` (`server::TlsListener`).
+fn connection(extensions: &http::Extensions) -> Option<&TlsConnectInfo> {
+    if let Some(info) = extensions.get::<TlsConnectInfo>() {
+        return Some(info);
     }
-    #[cfg(all(feature = "axum", feature = "server"))]
-    if let Some(info) =
-        extensions.get::<axum::extract::ConnectInfo<crate::server::TlsConnectInfo>>()
-    {
-        return Some(&info.0.chain);
-    }
-    None
-}
-
-/// The peer's address: a `PeerAddr` extension, or axum's `ConnectInfo` (see [`peer_chain`]).
-fn peer_addr(extensions: &http::Extensions) -> Option<SocketAddr> {
-    if let Some(addr) = extensions.get::<PeerAddr>() {
-        return Some(addr.0);
-    }
-    #[cfg(all(feature = "axum", feature = "server"))]
-    if let Some(info) =
-        extensions.get::<axum::extract::ConnectInfo<crate::server::TlsConnectInfo>>()
-    {
-        return Some(info.0.addr);
+    #[cfg(feature = "axum")]
+    if let Some(info) = extensions.get::<axum::extract::ConnectInfo<TlsConnectInfo>>() {
+        return Some(&info.0);
     }
     None
 }

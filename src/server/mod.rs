@@ -67,9 +67,9 @@ mod tls_config;
 pub use self::config::ServeConfig;
 use self::limits::{ConnectionLimits, EventReporter};
 pub use self::tls_config::TlsConfig;
+pub use crate::connection::TlsConnectInfo;
 use crate::events::ConnectionEvent;
 use crate::gate::Gate;
-use crate::layer::PeerAddr;
 use crate::peer_chain::PeerChain;
 use crate::rejection::Rejection;
 use crate::tls::HandshakeMode;
@@ -226,8 +226,7 @@ async fn serve_connection<S, B>(
     let state = Arc::new(ConnectionState::default());
     let hyper_service = WithPeer {
         inner: service,
-        chain: peer_chain_of(tls.get_ref().1),
-        addr,
+        conn: TlsConnectInfo::new(peer_chain_of(tls.get_ref().1), addr),
         state: Arc::clone(&state),
         max_header_bytes: config.max_header_bytes,
     };
@@ -561,8 +560,7 @@ impl Drop for StreamGuard {
 /// refuses oversized heads, and tracks open streams.
 struct WithPeer<S> {
     inner: S,
-    chain: PeerChain,
-    addr: SocketAddr,
+    conn: TlsConnectInfo,
     state: Arc<ConnectionState>,
     max_header_bytes: usize,
 }
@@ -584,8 +582,7 @@ where
             let response = too_large(req.version(), guard);
             return Box::pin(std::future::ready(Ok(response)));
         }
-        req.extensions_mut().insert(self.chain.clone());
-        req.extensions_mut().insert(PeerAddr(self.addr));
+        req.extensions_mut().insert(self.conn.clone());
         let response = self.inner.clone().oneshot(req);
         Box::pin(async move {
             let response = response.await.map_err(Into::into)?;
@@ -685,7 +682,7 @@ where
 }
 
 #[cfg(feature = "axum")]
-pub use self::listener::{TlsConnectInfo, TlsListener};
+pub use self::listener::TlsListener;
 
 #[cfg(feature = "axum")]
 mod listener {
@@ -801,24 +798,14 @@ mod listener {
         }
     }
 
-    /// axum connect info for [`TlsListener`]: the connection's chain and address.
-    /// [`CertGateLayer`](crate::CertGateLayer) reads it when no `PeerChain` extension is set.
-    #[derive(Clone, Debug)]
-    pub struct TlsConnectInfo {
-        /// The chain the peer presented (empty when none).
-        pub chain: PeerChain,
-        /// The peer's address.
-        pub addr: SocketAddr,
-    }
-
     impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, TlsListener>>
         for TlsConnectInfo
     {
         fn connect_info(stream: axum::serve::IncomingStream<'_, TlsListener>) -> Self {
-            Self {
-                chain: peer_chain_of(stream.io().get_ref().1),
-                addr: *stream.remote_addr(),
-            }
+            Self::new(
+                peer_chain_of(stream.io().get_ref().1),
+                *stream.remote_addr(),
+            )
         }
     }
 }
