@@ -145,6 +145,8 @@ pub struct Verifier {
     pub(crate) apps: HashMap<AppId, AppRule>,
     pub(crate) pins: Vec<Pin>,
     pub(crate) strict: bool,
+    /// Settings of the strict profile's key rules.
+    pub(crate) profile: profile::Settings,
     pub(crate) allow_missing_eku: bool,
     pub(crate) skew: Duration,
     pub(crate) limits: Limits,
@@ -413,9 +415,9 @@ impl Verifier {
 
         if self.strict {
             profile::check_anchor_time(anchor_facts, now, self.skew)?;
-            profile::check_leaf(leaf)?;
+            profile::check_leaf(leaf, &self.profile)?;
             for (_, facts) in &inters {
-                profile::check_intermediate(facts)?;
+                profile::check_intermediate(facts, &self.profile)?;
             }
         }
 
