@@ -392,7 +392,12 @@ fn single_pin_warnings() {
             .collect()
     };
     let single = build(builder().allow_app(AppRule::new(app(SHOP)).pin(stray_pin())));
-    assert_eq!(pin_warnings(&single).len(), 1, "{:?}", pin_warnings(&single));
+    assert_eq!(
+        pin_warnings(&single).len(),
+        1,
+        "{:?}",
+        pin_warnings(&single)
+    );
     assert!(
         pin_warnings(&single)[0].contains("single pin"),
         "{:?}",
@@ -414,7 +419,12 @@ fn single_pin_warnings() {
     assert!(pin_warnings(&two).is_empty(), "{:?}", pin_warnings(&two));
 
     let global = build(builder().pin(stray_pin()));
-    assert_eq!(pin_warnings(&global).len(), 1, "{:?}", pin_warnings(&global));
+    assert_eq!(
+        pin_warnings(&global).len(),
+        1,
+        "{:?}",
+        pin_warnings(&global)
+    );
     let global_two = build(builder().pin(stray_pin()).pin(spki_pin(&pki().root())));
     assert!(
         pin_warnings(&global_two).is_empty(),

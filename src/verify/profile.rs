@@ -149,7 +149,9 @@ fn check_key(facts: &CertFacts, role: CertRole, settings: &Settings) -> Result<(
     }
     if key.name == "RSA" {
         let Some(bits) = key.rsa_bits else {
-            return Err(unsupported("an RSA key whose modulus cannot be read".into()));
+            return Err(unsupported(
+                "an RSA key whose modulus cannot be read".into(),
+            ));
         };
         if bits > MAX_RSA_BITS {
             return Err(unsupported(format!(
