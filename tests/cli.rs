@@ -1,5 +1,5 @@
-//! The `certgate` binary's contract: exit 0 accept, 1 reject, 2 usage or unreadable input;
-//! `verify` prints exactly one JSON line; `inspect` prints one JSON line per certificate.
+//! The `certgate` binary's contract: exit 0 accept, 1 reject, 2 error; `verify` and every
+//! error print exactly one JSON line; `inspect` prints one JSON line per certificate or CRL.
 #![cfg(feature = "cli")]
 // Test code: panics are failures. clippy.toml's allowances only cover #[test] fns, so the
 // helpers below need the file-level allow.
@@ -86,13 +86,19 @@ fn rejected_with(out: &Output, code: &str) -> Value {
     json
 }
 
-/// Usage errors: exit 2, nothing on stdout, a message on stderr.
-fn usage_error(out: &Output) -> String {
-    assert_eq!(out.status.code(), Some(2), "stdout: {}", stdout(out));
-    assert!(out.stdout.is_empty(), "stdout: {}", stdout(out));
-    let err = stderr(out);
-    assert!(!err.trim().is_empty());
-    err
+/// Errors: exit 2, exactly one line `{"verdict":"error","code":CODE,"detail":…}` on
+/// stdout, the detail on stderr too. Returns the detail.
+fn error_with(out: &Output, code: &str) -> String {
+    let (line, json) = verdict(out, 2);
+    assert!(
+        line.starts_with(&format!(r#"{{"verdict":"error","code":"{code}","detail":"#)),
+        "{line}"
+    );
+    let detail = json["detail"].as_str().unwrap().to_owned();
+    assert!(!detail.trim().is_empty(), "{line}");
+    let first = detail.lines().next().unwrap();
+    assert!(stderr(out).contains(first), "stderr: {}", stderr(out));
+    detail
 }
 
 fn spki_pin(der: &[u8]) -> String {
@@ -109,7 +115,12 @@ fn genuine_chain_is_accepted() {
     assert_eq!(json["identity"]["app_id"], SHOP);
     assert_eq!(json["identity"]["chain_len"], 3);
     assert_eq!(json["identity"]["valid_until"], "2027-01-01T00:00:00Z");
-    assert!(out.stderr.is_empty(), "{}", stderr(&out));
+    // No CRLs: the one thing on stderr is the warning that revocation is not checked.
+    assert_eq!(
+        stderr(&out),
+        "certgate: warning: revocation.crls: no CRLs are configured, so revocation is not \
+         checked; only the denylist applies\n"
+    );
 }
 
 #[test]
@@ -161,11 +172,10 @@ fn pins() {
     let (_, json) = verdict(&out, 0);
     assert_eq!(json["identity"]["matched"], right.as_str());
     // A pin that is not sha256/<base64> is a usage error.
-    usage_error(&verify(
-        dir.path(),
-        &["--pin-spki", "md5/xyz"],
-        "genuine.chain.pem",
-    ));
+    error_with(
+        &verify(dir.path(), &["--pin-spki", "md5/xyz"], "genuine.chain.pem"),
+        "usage",
+    );
 }
 
 #[test]
@@ -195,11 +205,14 @@ fn server_usage_with_a_dns_name() {
         "wrong_key_usage",
     );
     // --dns-name without --usage server is a usage error.
-    usage_error(&verify(
-        dir.path(),
-        &["--dns-name", "server.example.com"],
-        "server.chain.pem",
-    ));
+    error_with(
+        &verify(
+            dir.path(),
+            &["--dns-name", "server.example.com"],
+            "server.chain.pem",
+        ),
+        "usage",
+    );
 }
 
 #[test]
@@ -225,7 +238,7 @@ fn rejections_from_the_fixture() {
 fn text_garbage_chain_is_a_usage_error() {
     let dir = fixture_dir();
     std::fs::write(dir.path().join("garbage.pem"), "hello, world\n").unwrap();
-    let err = usage_error(&verify(dir.path(), &[], "garbage.pem"));
+    let err = error_with(&verify(dir.path(), &[], "garbage.pem"), "input");
     assert!(err.contains("garbage.pem"), "{err}");
 }
 
@@ -251,30 +264,32 @@ fn broken_pem_is_a_usage_error() {
         "-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n",
     )
     .unwrap();
-    usage_error(&verify(dir.path(), &[], "broken.pem"));
+    error_with(&verify(dir.path(), &[], "broken.pem"), "input");
 }
 
 #[test]
 fn missing_files_are_usage_errors() {
     let dir = fixture_dir();
-    let err = usage_error(&verify(dir.path(), &[], "nope.pem"));
+    let err = error_with(&verify(dir.path(), &[], "nope.pem"), "input");
     assert!(err.contains("no such file"), "{err}");
-    usage_error(&run(
-        dir.path(),
-        &[
-            "verify",
-            "--time",
-            TIME,
-            "--trust-anchors",
-            "nope.pem",
-            "genuine.chain.pem",
-        ],
-    ));
-    usage_error(&verify(
-        dir.path(),
-        &["--crl", "nope.crl.pem"],
-        "genuine.chain.pem",
-    ));
+    error_with(
+        &run(
+            dir.path(),
+            &[
+                "verify",
+                "--time",
+                TIME,
+                "--trust-anchors",
+                "nope.pem",
+                "genuine.chain.pem",
+            ],
+        ),
+        "input",
+    );
+    error_with(
+        &verify(dir.path(), &["--crl", "nope.crl.pem"], "genuine.chain.pem"),
+        "input",
+    );
 }
 
 #[test]
@@ -291,7 +306,7 @@ fn bad_time_is_a_usage_error() {
             "genuine.chain.pem",
         ],
     );
-    let err = usage_error(&out);
+    let err = error_with(&out, "usage");
     assert!(err.contains("--time"), "{err}");
 }
 
@@ -299,18 +314,21 @@ fn bad_time_is_a_usage_error() {
 fn no_trust_anchor_is_a_usage_error() {
     let dir = fixture_dir();
     let out = run(dir.path(), &["verify", "--time", TIME, "genuine.chain.pem"]);
-    let err = usage_error(&out);
+    let err = error_with(&out, "usage");
     assert!(err.contains("trust"), "{err}");
 }
 
 #[test]
 fn non_conforming_crl_is_a_usage_error() {
     let dir = fixture_dir();
-    let err = usage_error(&verify(
-        dir.path(),
-        &["--crl", "no-crl-number.crl.pem"],
-        "genuine.chain.pem",
-    ));
+    let err = error_with(
+        &verify(
+            dir.path(),
+            &["--crl", "no-crl-number.crl.pem"],
+            "genuine.chain.pem",
+        ),
+        "input",
+    );
     assert!(err.contains("crl_number"), "{err}");
 }
 
@@ -335,11 +353,12 @@ fn policy_file_plus_flags() {
     assert_eq!(json["identity"]["matched"], SHOP);
     rejected_with(&with_policy(&[], "revoked.chain.pem"), "revoked");
     rejected_with(&with_policy(&[], "other-app.chain.pem"), "app_not_allowed");
-    // Flags add to it.
-    verdict(
+    // Flags narrow it: another app is not theirs to add (a usage error), a pin is.
+    let err = error_with(
         &with_policy(&["--allow-app", OTHER_APP], "other-app.chain.pem"),
-        0,
+        "usage",
     );
+    assert!(err.contains("--allow-app"), "{err}");
     rejected_with(
         &with_policy(
             &[
@@ -356,17 +375,20 @@ fn policy_file_plus_flags() {
         "[trust]\nanchors = [\"root.pem\", \"missing.pem\"]\n",
     )
     .unwrap();
-    let err = usage_error(&run(
-        dir.path(),
-        &[
-            "verify",
-            "--time",
-            TIME,
-            "--policy",
-            "bad.toml",
-            "genuine.chain.pem",
-        ],
-    ));
+    let err = error_with(
+        &run(
+            dir.path(),
+            &[
+                "verify",
+                "--time",
+                TIME,
+                "--policy",
+                "bad.toml",
+                "genuine.chain.pem",
+            ],
+        ),
+        "policy",
+    );
     assert!(err.contains("bad.toml"), "{err}");
     assert!(err.contains("trust.anchors[1]"), "{err}");
 }
@@ -390,10 +412,10 @@ fn flags_never_widen_or_relax_a_policy() {
     // The policy's pin does not match: rejected, and a --pin-spki that does match cannot
     // rescue it (adding to "any one of" would widen the policy): usage error.
     rejected_with(&with_policy(&[], "genuine.chain.pem"), "pin_mismatch");
-    let err = usage_error(&with_policy(
-        &["--pin-spki", &intermediate],
-        "genuine.chain.pem",
-    ));
+    let err = error_with(
+        &with_policy(&["--pin-spki", &intermediate], "genuine.chain.pem"),
+        "usage",
+    );
     assert!(err.contains("--pin-spki"), "{err}");
     // --allow-app for an app the policy already lists is a no-op, not an error.
     rejected_with(
@@ -481,13 +503,12 @@ fn inspect_prints_one_json_line_per_certificate() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stdout(&out).starts_with(r#"{"verdict":"reject","code":"no_app_id""#));
 
-    usage_error(&run(dir.path(), &["inspect", "nope.pem"]));
+    error_with(&run(dir.path(), &["inspect", "nope.pem"]), "input");
 }
 
 #[test]
 fn no_arguments_is_a_usage_error() {
     let dir = tempfile::tempdir().unwrap();
     let out = run(dir.path(), &[]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(out.stdout.is_empty());
+    error_with(&out, "usage");
 }

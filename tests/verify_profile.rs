@@ -15,6 +15,7 @@
 mod common;
 
 use certgate::{CertRole, PeerChain, PeerIdentity, Policy, Rejection, Verifier, VerifierBuilder};
+use common::spki::{dsa_spki, ed448_spki, leaf_with_spki, p192_spki, rsa_spki};
 use common::{Crl, Leaf, NOW, TBS_ISSUER, TBS_SERIAL, TBS_SPKI, pki, tlv};
 use rcgen::{CertificateParams, CustomExtension, GeneralSubtree, KeyPair, NameConstraints};
 use rustls_pki_types::CertificateDer;
@@ -52,77 +53,9 @@ fn unsupported(rejection: &Rejection) -> String {
     }
 }
 
-// ---------------------------------------------------------------------------
-// SubjectPublicKeyInfo builders (the keys need not be usable: only their issuer signs here)
-
-const RSA_ENCRYPTION: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
-const EC_PUBLIC_KEY: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
-const SECP192R1: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x01];
-const ED448: &[u8] = &[0x2b, 0x65, 0x71];
-const DSA: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x38, 0x04, 0x01];
-
-fn spki(algorithm: &[u8], key: &[u8]) -> Vec<u8> {
-    let mut bits = vec![0u8];
-    bits.extend_from_slice(key);
-    tlv(0x30, &[tlv(0x30, algorithm), tlv(0x03, &bits)].concat())
-}
-
-/// A positive INTEGER whose value has exactly `bits` bits (pattern bytes, odd).
-fn integer_of_bits(bits: usize) -> Vec<u8> {
-    let len = bits.div_ceil(8);
-    let mut value = vec![0xa5u8; len];
-    let top_bits = bits - (len - 1) * 8;
-    value[0] = 0xff >> (8 - top_bits) | 1 << (top_bits - 1);
-    value[len - 1] |= 1;
-    if value[0] & 0x80 != 0 {
-        value.insert(0, 0);
-    }
-    tlv(0x02, &value)
-}
-
-fn rsa_spki(bits: usize) -> Vec<u8> {
-    let key = tlv(
-        0x30,
-        &[integer_of_bits(bits), tlv(0x02, &[0x01, 0x00, 0x01])].concat(),
-    );
-    spki(&[tlv(0x06, RSA_ENCRYPTION), tlv(0x05, &[])].concat(), &key)
-}
-
-fn ed448_spki() -> Vec<u8> {
-    spki(&tlv(0x06, ED448), &[0x5a; 57])
-}
-
-fn p192_spki() -> Vec<u8> {
-    let mut point = vec![0x04];
-    point.extend_from_slice(&[0x3c; 48]);
-    spki(
-        &[tlv(0x06, EC_PUBLIC_KEY), tlv(0x06, SECP192R1)].concat(),
-        &point,
-    )
-}
-
-fn dsa_spki() -> Vec<u8> {
-    let params = tlv(
-        0x30,
-        &[
-            integer_of_bits(2048),
-            integer_of_bits(256),
-            integer_of_bits(2047),
-        ]
-        .concat(),
-    );
-    spki(&[tlv(0x06, DSA), params].concat(), &integer_of_bits(2040))
-}
-
 /// A real key's SubjectPublicKeyInfo.
 fn real_spki(key: &KeyPair) -> Vec<u8> {
     rcgen::PublicKeyData::subject_public_key_info(key)
-}
-
-/// The genuine leaf's chain with the leaf's SubjectPublicKeyInfo replaced, re-signed by the
-/// real intermediate.
-fn leaf_with_spki(spki: &[u8]) -> Vec<CertificateDer<'static>> {
-    leaf_with_field(TBS_SPKI, spki)
 }
 
 /// The genuine leaf's chain with TBS field `index` replaced by `tlv`, re-signed by the real

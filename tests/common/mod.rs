@@ -17,5 +17,6 @@
 )]
 
 pub mod pki;
+pub mod spki;
 
 pub use pki::*;
