@@ -512,3 +512,236 @@ fn no_arguments_is_a_usage_error() {
     let out = run(dir.path(), &[]);
     error_with(&out, "usage");
 }
+
+#[test]
+fn a_policy_refused_at_load_prints_one_error_line() {
+    let dir = fixture_dir();
+    // An anchor that breaks the profile (basicConstraints not critical).
+    std::fs::write(
+        dir.path().join("bad-anchor.toml"),
+        "[trust]\nanchors = [\"non-ca-root.pem\"]\n",
+    )
+    .unwrap();
+    let with = |policy: &str| {
+        run(
+            dir.path(),
+            &[
+                "verify",
+                "--time",
+                TIME,
+                "--policy",
+                policy,
+                "genuine.chain.pem",
+            ],
+        )
+    };
+    let err = error_with(&with("bad-anchor.toml"), "policy");
+    assert!(err.contains("bad-anchor.toml"), "{err}");
+    assert!(err.contains("trust.anchors[0]"), "{err}");
+    assert!(
+        err.contains("anchor_basic_constraints_not_critical"),
+        "{err}"
+    );
+    // A CRL that breaks the profile (no cRLNumber).
+    std::fs::write(
+        dir.path().join("bad-crl.toml"),
+        "[trust]\nanchors = [\"root.pem\"]\n\n[revocation]\ncrls = [\"no-crl-number.crl.pem\"]\n",
+    )
+    .unwrap();
+    let err = error_with(&with("bad-crl.toml"), "policy");
+    assert!(err.contains("bad-crl.toml"), "{err}");
+    assert!(err.contains("revocation.crls[0]"), "{err}");
+}
+
+#[test]
+fn command_line_errors_are_json_lines_too() {
+    let dir = fixture_dir();
+    let err = error_with(
+        &verify(dir.path(), &["--bogus"], "genuine.chain.pem"),
+        "usage",
+    );
+    assert!(err.contains("--bogus"), "{err}");
+    // Missing CHAIN, unknown subcommand, a bad value for a typed flag.
+    error_with(
+        &run(dir.path(), &["verify", "--trust-anchors", "root.pem"]),
+        "usage",
+    );
+    error_with(&run(dir.path(), &["frobnicate"]), "usage");
+    let err = error_with(
+        &verify(dir.path(), &["--usage", "sideways"], "genuine.chain.pem"),
+        "usage",
+    );
+    assert!(err.contains("sideways"), "{err}");
+    // Asked-for help and version are human text, exit 0.
+    for args in [&["--help"][..], &["verify", "--help"], &["--version"]] {
+        let out = run(dir.path(), args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}");
+        assert!(!stdout(&out).starts_with('{'), "{}", stdout(&out));
+    }
+}
+
+#[test]
+fn flags_cannot_add_trust_to_a_policy() {
+    let dir = fixture_dir();
+    std::fs::write(
+        dir.path().join("policy.toml"),
+        "[trust]\nanchors = [\"root.pem\"]\n",
+    )
+    .unwrap();
+    let with_policy = |extra: &[&str], chain: &str| {
+        let mut args = vec!["verify", "--time", TIME, "--policy", "policy.toml"];
+        args.extend_from_slice(extra);
+        args.push(chain);
+        run(dir.path(), &args)
+    };
+    rejected_with(&with_policy(&[], "foreign-ca.chain.pem"), "unknown_issuer");
+    // Another anchor would accept what the policy refuses: a usage error, never a verdict.
+    let err = error_with(
+        &with_policy(
+            &["--trust-anchors", "other-root.pem"],
+            "foreign-ca.chain.pem",
+        ),
+        "usage",
+    );
+    assert!(err.contains("--trust-anchors"), "{err}");
+    let err = error_with(
+        &with_policy(&["--intermediates", "intermediate.pem"], "genuine.pem"),
+        "usage",
+    );
+    assert!(err.contains("--intermediates"), "{err}");
+    // A policy that lists no apps is narrowed by --allow-app.
+    rejected_with(
+        &with_policy(&["--allow-app", OTHER_APP], "genuine.chain.pem"),
+        "app_not_allowed",
+    );
+    verdict(
+        &with_policy(&["--allow-app", OTHER_APP], "other-app.chain.pem"),
+        0,
+    );
+}
+
+#[test]
+fn policy_warnings_go_to_stderr() {
+    let dir = fixture_dir();
+    let root = spki_pin(&pki().root());
+    std::fs::write(
+        dir.path().join("policy.toml"),
+        format!("pins = [\"{root}\"]\n\n[trust]\nanchors = [\"root.pem\"]\n"),
+    )
+    .unwrap();
+    let out = run(
+        dir.path(),
+        &[
+            "verify",
+            "--time",
+            TIME,
+            "--policy",
+            "policy.toml",
+            "genuine.chain.pem",
+        ],
+    );
+    verdict(&out, 0);
+    let err = stderr(&out);
+    let warnings: Vec<&str> = err.lines().collect();
+    assert_eq!(warnings.len(), 2, "{err}");
+    assert!(
+        warnings
+            .iter()
+            .all(|w| w.starts_with("certgate: warning: ")),
+        "{err}"
+    );
+    assert!(err.contains("revocation is not checked"), "{err}");
+    assert!(err.contains("single global pin"), "{err}");
+}
+
+#[test]
+fn inspect_reads_crls() {
+    let dir = fixture_dir();
+    let out = run(dir.path(), &["inspect", "intermediate.crl.pem"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 1, "{text}");
+    let json: Value = serde_json::from_str(lines[0]).unwrap();
+    assert_eq!(json["kind"], "crl");
+    assert!(
+        json["issuer"].as_str().unwrap().contains("Intermediate"),
+        "{json}"
+    );
+    let crl_der = pki().crl(common::Crl::Intermediate);
+    let (_, crl) =
+        x509_parser::prelude::CertificateRevocationList::from_der(crl_der.as_ref()).unwrap();
+    assert_eq!(json["crl_number"], crl.crl_number().unwrap().to_string());
+    assert_eq!(
+        json["entries"],
+        crl.iter_revoked_certificates().count() as u64
+    );
+    assert!(json["entries"].as_u64().unwrap() >= 1, "{json}");
+    assert!(
+        json["this_update"].as_str().unwrap().ends_with('Z'),
+        "{json}"
+    );
+    assert!(
+        json["next_update"].as_str().unwrap().ends_with('Z'),
+        "{json}"
+    );
+    // DER works too.
+    std::fs::write(
+        dir.path().join("crl.der"),
+        pki().crl(common::Crl::Intermediate).as_ref(),
+    )
+    .unwrap();
+    let out = run(dir.path(), &["inspect", "crl.der"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let der: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(der, json);
+}
+
+#[test]
+fn inspect_shows_key_usage_eku_and_basic_constraints() {
+    let dir = fixture_dir();
+    let out = run(dir.path(), &["inspect", "genuine.chain.pem"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let (leaf, ca) = (&lines[0], &lines[1]);
+    assert_eq!(leaf["kind"], "certificate");
+    assert_eq!(leaf["key_usage"], serde_json::json!(["digitalSignature"]));
+    assert_eq!(
+        leaf["extended_key_usage"],
+        serde_json::json!(["clientAuth"])
+    );
+    assert_eq!(
+        leaf["basic_constraints"],
+        serde_json::json!({"ca": false, "path_len": null, "critical": true})
+    );
+    assert_eq!(
+        ca["key_usage"],
+        serde_json::json!(["keyCertSign", "cRLSign"])
+    );
+    assert_eq!(ca["extended_key_usage"], Value::Null);
+    assert_eq!(ca["basic_constraints"]["ca"], true);
+    assert_eq!(ca["basic_constraints"]["critical"], true);
+}
+
+#[test]
+fn leaves_whose_keys_a_handshake_would_refuse_are_refused() {
+    use common::spki::{ed448_spki, leaf_with_spki, rsa_spki};
+    let dir = fixture_dir();
+    for (name, spki, code) in [
+        ("rsa1024", rsa_spki(1024), "profile_violation"),
+        ("ed448", ed448_spki(), "unsupported_algorithm"),
+    ] {
+        let chain: String = leaf_with_spki(&spki)
+            .iter()
+            .map(|c| common::pem("CERTIFICATE", c))
+            .collect();
+        let file = format!("{name}.chain.pem");
+        std::fs::write(dir.path().join(&file), chain).unwrap();
+        let json = rejected_with(&verify(dir.path(), &[], &file), code);
+        assert!(json["detail"].as_str().unwrap().contains("leaf"), "{json}");
+    }
+}
