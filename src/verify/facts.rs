@@ -1,5 +1,7 @@
 //! What certgate needs to know about one certificate, read once with x509-parser.
 
+use std::borrow::Cow;
+
 use rustls_pki_types::UnixTime;
 use sha2::{Digest, Sha256};
 use x509_parser::certificate::X509Certificate;
@@ -75,13 +77,12 @@ pub(crate) struct AkiFields {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct KeyFacts {
     /// For messages: `RSA`, `EC P-256`, `Ed448`, `DSA`, or the algorithm OID.
-    pub(crate) name: String,
+    pub(crate) name: Cow<'static, str>,
     /// The RSA modulus length in bits, for rsaEncryption keys whose key can be read.
     pub(crate) rsa_bits: Option<usize>,
 }
 
-/// `OBJECT IDENTIFIER` encodings (whole TLVs) of the key algorithms and curves named in
-/// messages.
+/// `OBJECT IDENTIFIER` encodings (whole TLVs) of the key algorithms named in messages.
 const KEY_ALGORITHMS: [(&[u8], &str); 6] = [
     (
         &[
@@ -107,26 +108,29 @@ const KEY_ALGORITHMS: [(&[u8], &str); 6] = [
     ),
 ];
 
+/// Named curves (whole OID TLVs) for EC keys.
 const CURVES: [(&[u8], &str); 5] = [
     (
         &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x01],
-        "P-192",
+        "EC P-192",
     ),
-    (&[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x21], "P-224"),
+    (&[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x21], "EC P-224"),
     (
         &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07],
-        "P-256",
+        "EC P-256",
     ),
-    (&[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22], "P-384"),
-    (&[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x23], "P-521"),
+    (&[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22], "EC P-384"),
+    (&[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x23], "EC P-521"),
 ];
 
 impl KeyFacts {
-    /// Reads the key facts of a DER SubjectPublicKeyInfo; `oid` names an unknown algorithm.
-    fn read(spki: &[u8], oid: &str) -> Self {
-        let Ok((algorithm, key)) = super::der::spki_parts(spki) else {
+    /// Reads the key facts of a certificate's SubjectPublicKeyInfo. Allocates only for an
+    /// algorithm it cannot name (its OID then names it).
+    fn read(spki: &x509_parser::x509::SubjectPublicKeyInfo<'_>) -> Self {
+        let unknown = || Cow::Owned(spki.algorithm.algorithm.to_id_string());
+        let Ok((algorithm, key)) = super::der::spki_parts(spki.raw) else {
             return Self {
-                name: format!("unreadable {oid}"),
+                name: unknown(),
                 rsa_bits: None,
             };
         };
@@ -136,23 +140,35 @@ impl KeyFacts {
             .map(|t| t.whole)
             .unwrap_or(&[]);
         let params = reader.read().ok();
-        let name = KEY_ALGORITHMS
+        let named = KEY_ALGORITHMS
             .iter()
             .find(|(encoded, _)| *encoded == id)
-            .map_or(oid, |(_, name)| name);
-        let (name, rsa_bits) = match name {
-            "RSA" => ("RSA".to_string(), rsa_modulus_bits(key)),
-            "EC" => {
+            .map(|(_, name)| *name);
+        match named {
+            Some("RSA") => Self {
+                name: Cow::Borrowed("RSA"),
+                rsa_bits: rsa_modulus_bits(key),
+            },
+            Some("EC") => {
                 let curve = params.map_or(&[][..], |p| p.whole);
-                let curve = CURVES
+                let name = CURVES
                     .iter()
                     .find(|(encoded, _)| *encoded == curve)
-                    .map_or("on an unknown curve", |(_, name)| name);
-                (format!("EC {curve}"), None)
+                    .map_or("EC on an unknown curve", |(_, name)| name);
+                Self {
+                    name: Cow::Borrowed(name),
+                    rsa_bits: None,
+                }
             }
-            other => (other.to_string(), None),
-        };
-        Self { name, rsa_bits }
+            Some(name) => Self {
+                name: Cow::Borrowed(name),
+                rsa_bits: None,
+            },
+            None => Self {
+                name: unknown(),
+                rsa_bits: None,
+            },
+        }
     }
 }
 
@@ -214,10 +230,7 @@ impl CertFacts {
             name_constraints_empty: false,
             name_constraints_dot_dns: None,
             serial: cert.raw_serial().to_vec(),
-            key: KeyFacts::read(
-                cert.public_key().raw,
-                &cert.public_key().algorithm.algorithm.to_id_string(),
-            ),
+            key: KeyFacts::read(cert.public_key()),
             san: None,
             unknown_critical: None,
             crl_dp_uris: None,
