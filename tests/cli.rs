@@ -695,6 +695,22 @@ fn inspect_reads_crls() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let der: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
     assert_eq!(der, json);
+    // A PEM file with both: the certificates, then the CRLs.
+    std::fs::write(
+        dir.path().join("both.pem"),
+        format!(
+            "{}{}",
+            pki().crl_pem(common::Crl::Intermediate),
+            pki().intermediate_pem()
+        ),
+    )
+    .unwrap();
+    let out = run(dir.path(), &["inspect", "both.pem"]);
+    let kinds: Vec<String> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["kind"].to_string())
+        .collect();
+    assert_eq!(kinds, [r#""certificate""#, r#""crl""#]);
 }
 
 #[test]

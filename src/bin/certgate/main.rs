@@ -285,24 +285,23 @@ fn verify(args: VerifyArgs) -> Result<ExitCode, Failure> {
 }
 
 fn inspect(path: &Path) -> Result<ExitCode, Failure> {
+    let input = |e: String| Failure::Input(format!("CERT {}: {e}", path.display()));
     let bytes = read_file(path, certgate::pem::MAX_CRL_FILE_BYTES)?;
-    if is_crl_file(&bytes) {
-        let crls = certgate::pem::parse_crls(&bytes)
-            .map_err(|e| Failure::Input(format!("CERT {}: {e}", path.display())))?;
-        let mut lines = Vec::with_capacity(crls.len());
-        for crl in &crls {
-            lines.push(
-                inspect::crl(crl.as_ref())
-                    .map_err(|e| Failure::Input(format!("CERT {}: {e}", path.display())))?,
-            );
+    // A PEM file may hold both: certificates are printed first, then CRLs.
+    let has_crls = is_crl_file(&bytes);
+    let has_certs = !has_crls || contains(&bytes, b"-----BEGIN CERTIFICATE-----");
+    // Everything is read before anything is printed: an error is the only line.
+    let certs = if has_certs {
+        certgate::pem::parse_certificates(&bytes).map_err(input)?
+    } else {
+        Vec::new()
+    };
+    let mut crls = Vec::new();
+    if has_crls {
+        for crl in certgate::pem::parse_crls(&bytes).map_err(input)? {
+            crls.push(inspect::crl(crl.as_ref()).map_err(input)?);
         }
-        for line in &lines {
-            print_line(line);
-        }
-        return Ok(ExitCode::SUCCESS);
     }
-    let certs = certgate::pem::parse_certificates(&bytes)
-        .map_err(|e| Failure::Input(format!("CERT {}: {e}", path.display())))?;
     let source = IdentitySource::default();
     let mut code = ExitCode::SUCCESS;
     for cert in certs {
@@ -319,14 +318,21 @@ fn inspect(path: &Path) -> Result<ExitCode, Failure> {
             }
         }
     }
+    for crl in &crls {
+        print_line(crl);
+    }
     Ok(code)
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 /// Whether `bytes` hold CRLs: PEM `X509 CRL` blocks, or DER that parses as a CRL and not as a
 /// certificate.
 fn is_crl_file(bytes: &[u8]) -> bool {
     use x509_parser::prelude::{CertificateRevocationList, FromDer, X509Certificate};
-    if bytes.windows(20).any(|w| w == b"-----BEGIN X509 CRL-") {
+    if contains(bytes, b"-----BEGIN X509 CRL-----") {
         return true;
     }
     bytes.first() == Some(&0x30)
