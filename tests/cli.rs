@@ -1,5 +1,5 @@
-//! The `certgate` binary's contract: exit 0 accept, 1 reject, 2 usage or unreadable input;
-//! `verify` prints exactly one JSON line; `inspect` prints one JSON line per certificate.
+//! The `certgate` binary's contract: exit 0 accept, 1 reject, 2 error; `verify` and every
+//! error print exactly one JSON line; `inspect` prints one JSON line per certificate or CRL.
 #![cfg(feature = "cli")]
 // Test code: panics are failures. clippy.toml's allowances only cover #[test] fns, so the
 // helpers below need the file-level allow.
@@ -86,13 +86,19 @@ fn rejected_with(out: &Output, code: &str) -> Value {
     json
 }
 
-/// Usage errors: exit 2, nothing on stdout, a message on stderr.
-fn usage_error(out: &Output) -> String {
-    assert_eq!(out.status.code(), Some(2), "stdout: {}", stdout(out));
-    assert!(out.stdout.is_empty(), "stdout: {}", stdout(out));
-    let err = stderr(out);
-    assert!(!err.trim().is_empty());
-    err
+/// Errors: exit 2, exactly one line `{"verdict":"error","code":CODE,"detail":…}` on
+/// stdout, the detail on stderr too. Returns the detail.
+fn error_with(out: &Output, code: &str) -> String {
+    let (line, json) = verdict(out, 2);
+    assert!(
+        line.starts_with(&format!(r#"{{"verdict":"error","code":"{code}","detail":"#)),
+        "{line}"
+    );
+    let detail = json["detail"].as_str().unwrap().to_owned();
+    assert!(!detail.trim().is_empty(), "{line}");
+    let first = detail.lines().next().unwrap();
+    assert!(stderr(out).contains(first), "stderr: {}", stderr(out));
+    detail
 }
 
 fn spki_pin(der: &[u8]) -> String {
@@ -109,7 +115,12 @@ fn genuine_chain_is_accepted() {
     assert_eq!(json["identity"]["app_id"], SHOP);
     assert_eq!(json["identity"]["chain_len"], 3);
     assert_eq!(json["identity"]["valid_until"], "2027-01-01T00:00:00Z");
-    assert!(out.stderr.is_empty(), "{}", stderr(&out));
+    // No CRLs: the one thing on stderr is the warning that revocation is not checked.
+    assert_eq!(
+        stderr(&out),
+        "certgate: warning: revocation.crls: no CRLs are configured, so revocation is not \
+         checked; only the denylist applies\n"
+    );
 }
 
 #[test]
@@ -161,11 +172,10 @@ fn pins() {
     let (_, json) = verdict(&out, 0);
     assert_eq!(json["identity"]["matched"], right.as_str());
     // A pin that is not sha256/<base64> is a usage error.
-    usage_error(&verify(
-        dir.path(),
-        &["--pin-spki", "md5/xyz"],
-        "genuine.chain.pem",
-    ));
+    error_with(
+        &verify(dir.path(), &["--pin-spki", "md5/xyz"], "genuine.chain.pem"),
+        "usage",
+    );
 }
 
 #[test]
@@ -195,11 +205,14 @@ fn server_usage_with_a_dns_name() {
         "wrong_key_usage",
     );
     // --dns-name without --usage server is a usage error.
-    usage_error(&verify(
-        dir.path(),
-        &["--dns-name", "server.example.com"],
-        "server.chain.pem",
-    ));
+    error_with(
+        &verify(
+            dir.path(),
+            &["--dns-name", "server.example.com"],
+            "server.chain.pem",
+        ),
+        "usage",
+    );
 }
 
 #[test]
@@ -225,7 +238,7 @@ fn rejections_from_the_fixture() {
 fn text_garbage_chain_is_a_usage_error() {
     let dir = fixture_dir();
     std::fs::write(dir.path().join("garbage.pem"), "hello, world\n").unwrap();
-    let err = usage_error(&verify(dir.path(), &[], "garbage.pem"));
+    let err = error_with(&verify(dir.path(), &[], "garbage.pem"), "input");
     assert!(err.contains("garbage.pem"), "{err}");
 }
 
@@ -251,30 +264,32 @@ fn broken_pem_is_a_usage_error() {
         "-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n",
     )
     .unwrap();
-    usage_error(&verify(dir.path(), &[], "broken.pem"));
+    error_with(&verify(dir.path(), &[], "broken.pem"), "input");
 }
 
 #[test]
 fn missing_files_are_usage_errors() {
     let dir = fixture_dir();
-    let err = usage_error(&verify(dir.path(), &[], "nope.pem"));
+    let err = error_with(&verify(dir.path(), &[], "nope.pem"), "input");
     assert!(err.contains("no such file"), "{err}");
-    usage_error(&run(
-        dir.path(),
-        &[
-            "verify",
-            "--time",
-            TIME,
-            "--trust-anchors",
-            "nope.pem",
-            "genuine.chain.pem",
-        ],
-    ));
-    usage_error(&verify(
-        dir.path(),
-        &["--crl", "nope.crl.pem"],
-        "genuine.chain.pem",
-    ));
+    error_with(
+        &run(
+            dir.path(),
+            &[
+                "verify",
+                "--time",
+                TIME,
+                "--trust-anchors",
+                "nope.pem",
+                "genuine.chain.pem",
+            ],
+        ),
+        "input",
+    );
+    error_with(
+        &verify(dir.path(), &["--crl", "nope.crl.pem"], "genuine.chain.pem"),
+        "input",
+    );
 }
 
 #[test]
@@ -291,7 +306,7 @@ fn bad_time_is_a_usage_error() {
             "genuine.chain.pem",
         ],
     );
-    let err = usage_error(&out);
+    let err = error_with(&out, "usage");
     assert!(err.contains("--time"), "{err}");
 }
 
@@ -299,18 +314,21 @@ fn bad_time_is_a_usage_error() {
 fn no_trust_anchor_is_a_usage_error() {
     let dir = fixture_dir();
     let out = run(dir.path(), &["verify", "--time", TIME, "genuine.chain.pem"]);
-    let err = usage_error(&out);
+    let err = error_with(&out, "usage");
     assert!(err.contains("trust"), "{err}");
 }
 
 #[test]
 fn non_conforming_crl_is_a_usage_error() {
     let dir = fixture_dir();
-    let err = usage_error(&verify(
-        dir.path(),
-        &["--crl", "no-crl-number.crl.pem"],
-        "genuine.chain.pem",
-    ));
+    let err = error_with(
+        &verify(
+            dir.path(),
+            &["--crl", "no-crl-number.crl.pem"],
+            "genuine.chain.pem",
+        ),
+        "input",
+    );
     assert!(err.contains("crl_number"), "{err}");
 }
 
@@ -335,11 +353,12 @@ fn policy_file_plus_flags() {
     assert_eq!(json["identity"]["matched"], SHOP);
     rejected_with(&with_policy(&[], "revoked.chain.pem"), "revoked");
     rejected_with(&with_policy(&[], "other-app.chain.pem"), "app_not_allowed");
-    // Flags add to it.
-    verdict(
+    // Flags narrow it: another app is not theirs to add (a usage error), a pin is.
+    let err = error_with(
         &with_policy(&["--allow-app", OTHER_APP], "other-app.chain.pem"),
-        0,
+        "usage",
     );
+    assert!(err.contains("--allow-app"), "{err}");
     rejected_with(
         &with_policy(
             &[
@@ -356,17 +375,20 @@ fn policy_file_plus_flags() {
         "[trust]\nanchors = [\"root.pem\", \"missing.pem\"]\n",
     )
     .unwrap();
-    let err = usage_error(&run(
-        dir.path(),
-        &[
-            "verify",
-            "--time",
-            TIME,
-            "--policy",
-            "bad.toml",
-            "genuine.chain.pem",
-        ],
-    ));
+    let err = error_with(
+        &run(
+            dir.path(),
+            &[
+                "verify",
+                "--time",
+                TIME,
+                "--policy",
+                "bad.toml",
+                "genuine.chain.pem",
+            ],
+        ),
+        "policy",
+    );
     assert!(err.contains("bad.toml"), "{err}");
     assert!(err.contains("trust.anchors[1]"), "{err}");
 }
@@ -390,10 +412,10 @@ fn flags_never_widen_or_relax_a_policy() {
     // The policy's pin does not match: rejected, and a --pin-spki that does match cannot
     // rescue it (adding to "any one of" would widen the policy): usage error.
     rejected_with(&with_policy(&[], "genuine.chain.pem"), "pin_mismatch");
-    let err = usage_error(&with_policy(
-        &["--pin-spki", &intermediate],
-        "genuine.chain.pem",
-    ));
+    let err = error_with(
+        &with_policy(&["--pin-spki", &intermediate], "genuine.chain.pem"),
+        "usage",
+    );
     assert!(err.contains("--pin-spki"), "{err}");
     // --allow-app for an app the policy already lists is a no-op, not an error.
     rejected_with(
@@ -481,13 +503,261 @@ fn inspect_prints_one_json_line_per_certificate() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stdout(&out).starts_with(r#"{"verdict":"reject","code":"no_app_id""#));
 
-    usage_error(&run(dir.path(), &["inspect", "nope.pem"]));
+    error_with(&run(dir.path(), &["inspect", "nope.pem"]), "input");
 }
 
 #[test]
 fn no_arguments_is_a_usage_error() {
     let dir = tempfile::tempdir().unwrap();
     let out = run(dir.path(), &[]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(out.stdout.is_empty());
+    error_with(&out, "usage");
+}
+
+#[test]
+fn a_policy_refused_at_load_prints_one_error_line() {
+    let dir = fixture_dir();
+    // An anchor that breaks the profile (basicConstraints not critical).
+    std::fs::write(
+        dir.path().join("bad-anchor.toml"),
+        "[trust]\nanchors = [\"non-ca-root.pem\"]\n",
+    )
+    .unwrap();
+    let with = |policy: &str| {
+        run(
+            dir.path(),
+            &[
+                "verify",
+                "--time",
+                TIME,
+                "--policy",
+                policy,
+                "genuine.chain.pem",
+            ],
+        )
+    };
+    let err = error_with(&with("bad-anchor.toml"), "policy");
+    assert!(err.contains("bad-anchor.toml"), "{err}");
+    assert!(err.contains("trust.anchors[0]"), "{err}");
+    assert!(
+        err.contains("anchor_basic_constraints_not_critical"),
+        "{err}"
+    );
+    // A CRL that breaks the profile (no cRLNumber).
+    std::fs::write(
+        dir.path().join("bad-crl.toml"),
+        "[trust]\nanchors = [\"root.pem\"]\n\n[revocation]\ncrls = [\"no-crl-number.crl.pem\"]\n",
+    )
+    .unwrap();
+    let err = error_with(&with("bad-crl.toml"), "policy");
+    assert!(err.contains("bad-crl.toml"), "{err}");
+    assert!(err.contains("revocation.crls[0]"), "{err}");
+}
+
+#[test]
+fn command_line_errors_are_json_lines_too() {
+    let dir = fixture_dir();
+    let err = error_with(
+        &verify(dir.path(), &["--bogus"], "genuine.chain.pem"),
+        "usage",
+    );
+    assert!(err.contains("--bogus"), "{err}");
+    // Missing CHAIN, unknown subcommand, a bad value for a typed flag.
+    error_with(
+        &run(dir.path(), &["verify", "--trust-anchors", "root.pem"]),
+        "usage",
+    );
+    error_with(&run(dir.path(), &["frobnicate"]), "usage");
+    let err = error_with(
+        &verify(dir.path(), &["--usage", "sideways"], "genuine.chain.pem"),
+        "usage",
+    );
+    assert!(err.contains("sideways"), "{err}");
+    // Asked-for help and version are human text, exit 0.
+    for args in [&["--help"][..], &["verify", "--help"], &["--version"]] {
+        let out = run(dir.path(), args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}");
+        assert!(!stdout(&out).starts_with('{'), "{}", stdout(&out));
+    }
+}
+
+#[test]
+fn flags_cannot_add_trust_to_a_policy() {
+    let dir = fixture_dir();
+    std::fs::write(
+        dir.path().join("policy.toml"),
+        "[trust]\nanchors = [\"root.pem\"]\n",
+    )
+    .unwrap();
+    let with_policy = |extra: &[&str], chain: &str| {
+        let mut args = vec!["verify", "--time", TIME, "--policy", "policy.toml"];
+        args.extend_from_slice(extra);
+        args.push(chain);
+        run(dir.path(), &args)
+    };
+    rejected_with(&with_policy(&[], "foreign-ca.chain.pem"), "unknown_issuer");
+    // Another anchor would accept what the policy refuses: a usage error, never a verdict.
+    let err = error_with(
+        &with_policy(
+            &["--trust-anchors", "other-root.pem"],
+            "foreign-ca.chain.pem",
+        ),
+        "usage",
+    );
+    assert!(err.contains("--trust-anchors"), "{err}");
+    let err = error_with(
+        &with_policy(&["--intermediates", "intermediate.pem"], "genuine.pem"),
+        "usage",
+    );
+    assert!(err.contains("--intermediates"), "{err}");
+    // A policy that lists no apps is narrowed by --allow-app.
+    rejected_with(
+        &with_policy(&["--allow-app", OTHER_APP], "genuine.chain.pem"),
+        "app_not_allowed",
+    );
+    verdict(
+        &with_policy(&["--allow-app", OTHER_APP], "other-app.chain.pem"),
+        0,
+    );
+}
+
+#[test]
+fn policy_warnings_go_to_stderr() {
+    let dir = fixture_dir();
+    let root = spki_pin(&pki().root());
+    std::fs::write(
+        dir.path().join("policy.toml"),
+        format!("pins = [\"{root}\"]\n\n[trust]\nanchors = [\"root.pem\"]\n"),
+    )
+    .unwrap();
+    let out = run(
+        dir.path(),
+        &[
+            "verify",
+            "--time",
+            TIME,
+            "--policy",
+            "policy.toml",
+            "genuine.chain.pem",
+        ],
+    );
+    verdict(&out, 0);
+    let err = stderr(&out);
+    let warnings: Vec<&str> = err.lines().collect();
+    assert_eq!(warnings.len(), 2, "{err}");
+    assert!(
+        warnings
+            .iter()
+            .all(|w| w.starts_with("certgate: warning: ")),
+        "{err}"
+    );
+    assert!(err.contains("revocation is not checked"), "{err}");
+    assert!(err.contains("single global pin"), "{err}");
+}
+
+#[test]
+fn inspect_reads_crls() {
+    let dir = fixture_dir();
+    let out = run(dir.path(), &["inspect", "intermediate.crl.pem"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 1, "{text}");
+    let json: Value = serde_json::from_str(lines[0]).unwrap();
+    assert_eq!(json["kind"], "crl");
+    assert!(
+        json["issuer"].as_str().unwrap().contains("Intermediate"),
+        "{json}"
+    );
+    let crl_der = pki().crl(common::Crl::Intermediate);
+    let (_, crl) =
+        x509_parser::prelude::CertificateRevocationList::from_der(crl_der.as_ref()).unwrap();
+    assert_eq!(json["crl_number"], crl.crl_number().unwrap().to_string());
+    assert_eq!(
+        json["entries"],
+        u64::try_from(crl.iter_revoked_certificates().count()).unwrap()
+    );
+    assert!(json["entries"].as_u64().unwrap() >= 1, "{json}");
+    assert!(
+        json["this_update"].as_str().unwrap().ends_with('Z'),
+        "{json}"
+    );
+    assert!(
+        json["next_update"].as_str().unwrap().ends_with('Z'),
+        "{json}"
+    );
+    // DER works too.
+    std::fs::write(
+        dir.path().join("crl.der"),
+        pki().crl(common::Crl::Intermediate).as_ref(),
+    )
+    .unwrap();
+    let out = run(dir.path(), &["inspect", "crl.der"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let der: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(der, json);
+    // A PEM file with both: the certificates, then the CRLs.
+    std::fs::write(
+        dir.path().join("both.pem"),
+        format!(
+            "{}{}",
+            pki().crl_pem(common::Crl::Intermediate),
+            pki().intermediate_pem()
+        ),
+    )
+    .unwrap();
+    let out = run(dir.path(), &["inspect", "both.pem"]);
+    let kinds: Vec<String> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["kind"].to_string())
+        .collect();
+    assert_eq!(kinds, [r#""certificate""#, r#""crl""#]);
+}
+
+#[test]
+fn inspect_shows_key_usage_eku_and_basic_constraints() {
+    let dir = fixture_dir();
+    let out = run(dir.path(), &["inspect", "genuine.chain.pem"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let (leaf, ca) = (&lines[0], &lines[1]);
+    assert_eq!(leaf["kind"], "certificate");
+    assert_eq!(leaf["key_usage"], serde_json::json!(["digitalSignature"]));
+    assert_eq!(
+        leaf["extended_key_usage"],
+        serde_json::json!(["clientAuth"])
+    );
+    assert_eq!(
+        leaf["basic_constraints"],
+        serde_json::json!({"ca": false, "path_len": null, "critical": true})
+    );
+    assert_eq!(
+        ca["key_usage"],
+        serde_json::json!(["keyCertSign", "cRLSign"])
+    );
+    assert_eq!(ca["extended_key_usage"], Value::Null);
+    assert_eq!(ca["basic_constraints"]["ca"], true);
+    assert_eq!(ca["basic_constraints"]["critical"], true);
+}
+
+#[test]
+fn leaves_whose_keys_a_handshake_would_refuse_are_refused() {
+    use common::spki::{ed448_spki, leaf_with_spki, rsa_spki};
+    let dir = fixture_dir();
+    for (name, spki, code) in [
+        ("rsa1024", rsa_spki(1024), "profile_violation"),
+        ("ed448", ed448_spki(), "unsupported_algorithm"),
+    ] {
+        let chain: String = leaf_with_spki(&spki)
+            .iter()
+            .map(|c| common::pem("CERTIFICATE", c))
+            .collect();
+        let file = format!("{name}.chain.pem");
+        std::fs::write(dir.path().join(&file), chain).unwrap();
+        let json = rejected_with(&verify(dir.path(), &[], &file), code);
+        assert!(json["detail"].as_str().unwrap().contains("leaf"), "{json}");
+    }
 }

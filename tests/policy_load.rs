@@ -532,7 +532,9 @@ pin = "sha256/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
         ),
     );
     let policy = Policy::load(&path).unwrap();
-    assert!(policy.warnings().is_empty(), "{:?}", policy.warnings());
+    // No CRLs: the one warning says revocation is not checked.
+    assert_eq!(policy.warnings().len(), 1, "{:?}", policy.warnings());
+    assert!(policy.warnings()[0].contains("revocation is not checked"));
     let identity = verify(policy.verifier(), Leaf::Genuine).unwrap();
     assert_eq!(identity.matched(), Some("intermediate-2026"));
     assert_eq!(identity.valid_until(), at("2026-06-30T23:59:59Z"));

@@ -376,15 +376,19 @@ fn path_budget_exceeded_when_the_pinned_root_is_reached_second() {
     assert_eq!(identity.matched(), Some("pinned-root"));
 }
 
-/// A verifier that only knows Ed25519 signatures: every signature in the fixture's main
-/// hierarchy is ECDSA P-256 with SHA-256.
+/// A verifier that knows P-256 keys (so the fixture's anchor loads) but only ECDSA with
+/// SHA-384 and Ed25519 signatures: every signature in the fixture's main hierarchy is ECDSA
+/// P-256 with SHA-256.
 #[cfg(any(feature = "ring", feature = "aws-lc-rs"))]
 fn ed25519_only() -> &'static [&'static dyn SignatureVerificationAlgorithm] {
     #[cfg(feature = "ring")]
-    let alg = webpki::ring::ED25519;
+    let algs = [webpki::ring::ECDSA_P256_SHA384, webpki::ring::ED25519];
     #[cfg(all(feature = "aws-lc-rs", not(feature = "ring")))]
-    let alg = webpki::aws_lc_rs::ED25519;
-    Box::leak(Box::new([alg]))
+    let algs = [
+        webpki::aws_lc_rs::ECDSA_P256_SHA384,
+        webpki::aws_lc_rs::ED25519,
+    ];
+    Box::leak(Box::new(algs))
 }
 
 #[cfg(any(feature = "ring", feature = "aws-lc-rs"))]

@@ -111,6 +111,8 @@ struct Profile {
     strict: bool,
     #[serde(default)]
     allow_missing_eku: bool,
+    #[serde(default = "default_min_rsa_bits")]
+    min_rsa_bits: usize,
 }
 
 impl Default for Profile {
@@ -118,8 +120,13 @@ impl Default for Profile {
         Self {
             strict: true,
             allow_missing_eku: false,
+            min_rsa_bits: default_min_rsa_bits(),
         }
     }
+}
+
+fn default_min_rsa_bits() -> usize {
+    crate::verify::profile::DEFAULT_MIN_RSA_BITS
 }
 
 #[derive(Debug, Deserialize)]
@@ -270,6 +277,7 @@ pub(super) fn parse(
         .require_app_id(file.identity.required);
     b = b
         .strict_profile(file.profile.strict)
+        .min_rsa_bits(file.profile.min_rsa_bits)
         .allow_missing_eku(file.profile.allow_missing_eku);
     b = b.limits(file.limits);
 

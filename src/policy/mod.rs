@@ -62,6 +62,7 @@ pub struct VerifierBuilder {
     apps: Vec<(String, AppRule)>,
     pins: Vec<(String, Pin)>,
     strict: bool,
+    min_rsa_bits: usize,
     allow_missing_eku: bool,
     skew: Duration,
     limits: Limits,
@@ -93,6 +94,7 @@ impl VerifierBuilder {
             apps: Vec::new(),
             pins: Vec::new(),
             strict: true,
+            min_rsa_bits: profile::DEFAULT_MIN_RSA_BITS,
             allow_missing_eku: false,
             skew: Duration::ZERO,
             limits: Limits::default(),
@@ -191,6 +193,19 @@ impl VerifierBuilder {
         self
     }
 
+    /// Smallest RSA modulus, in bits, on any certificate of a path (default 2048, at most
+    /// 8192). A smaller anchor or configured intermediate fails the build; a smaller
+    /// presented certificate is refused with `profile_violation` (`rsa_key_too_small`).
+    pub fn min_rsa_bits(mut self, bits: usize) -> Self {
+        self.min_rsa_bits = bits;
+        self
+    }
+
+    /// Whether the policy lists any app (and so refuses every other one).
+    pub fn has_apps(&self) -> bool {
+        !self.apps.is_empty()
+    }
+
     /// Accepts a leaf without any extendedKeyUsage (default: refused).
     pub fn allow_missing_eku(mut self, allow: bool) -> Self {
         self.allow_missing_eku = allow;
@@ -253,6 +268,21 @@ impl VerifierBuilder {
                 "at least one trust anchor is required",
             ));
         }
+        if !profile::RSA_BITS_RANGE.contains(&self.min_rsa_bits) {
+            return Err(PolicyError::new(
+                "profile.min_rsa_bits",
+                format!(
+                    "must be between {} and {}, is {}",
+                    profile::RSA_BITS_RANGE.start(),
+                    profile::RSA_BITS_RANGE.end(),
+                    self.min_rsa_bits
+                ),
+            ));
+        }
+        let settings = profile::Settings {
+            min_rsa_bits: self.min_rsa_bits,
+            algorithms,
+        };
         let mut anchors = Vec::with_capacity(self.anchors.len());
         let mut anchor_facts = Vec::with_capacity(self.anchors.len());
         for (field, der) in &self.anchors {
@@ -265,12 +295,8 @@ impl VerifierBuilder {
                 PolicyError::new(field.clone(), format!("malformed certificate: {e}"))
             })?;
             if self.strict {
-                profile::check_anchor_structure(&facts).map_err(|(rule, detail)| {
-                    PolicyError::new(
-                        field.clone(),
-                        format!("profile violation ({rule}): {detail}"),
-                    )
-                })?;
+                profile::check_anchor_structure(&facts, der, &settings)
+                    .map_err(|r| PolicyError::new(field.clone(), r.to_string()))?;
             }
             anchors.push(anchor);
             anchor_facts.push(facts);
@@ -291,7 +317,7 @@ impl VerifierBuilder {
                 ));
             }
             if self.strict {
-                profile::check_intermediate(&facts)
+                profile::check_intermediate(&facts, &settings)
                     .map_err(|r| PolicyError::new(field.clone(), r.to_string()))?;
             }
             intermediates.push(der.clone());
@@ -340,6 +366,12 @@ impl VerifierBuilder {
         check_limits(&self.limits)?;
 
         let mut warnings = Vec::new();
+        if crls.is_empty() {
+            warnings.push(
+                "revocation.crls: no CRLs are configured, so revocation is not checked; only the denylist applies"
+                    .to_string(),
+            );
+        }
         let mut apps = HashMap::with_capacity(self.apps.len());
         for (field, rule) in self.apps {
             for (i, pin) in rule.pins.iter().enumerate() {
@@ -422,6 +454,7 @@ impl VerifierBuilder {
             apps,
             pins: self.pins.into_iter().map(|(_, p)| p).collect(),
             strict: self.strict,
+            profile: settings,
             allow_missing_eku: self.allow_missing_eku,
             skew: self.skew,
             limits: self.limits,

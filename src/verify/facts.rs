@@ -1,5 +1,7 @@
 //! What certgate needs to know about one certificate, read once with x509-parser.
 
+use std::borrow::Cow;
+
 use rustls_pki_types::UnixTime;
 use sha2::{Digest, Sha256};
 use x509_parser::certificate::X509Certificate;
@@ -30,9 +32,21 @@ pub(crate) struct CertFacts {
     pub(crate) eku: Option<(bool, bool)>,
     /// `Some(critical)` for the authorityKeyIdentifier.
     pub(crate) aki: Option<bool>,
+    /// authorityKeyIdentifier contents, when present.
+    pub(crate) aki_fields: Option<AkiFields>,
     /// `Some(critical)` for the subjectKeyIdentifier.
     pub(crate) ski: Option<bool>,
+    /// The subjectKeyIdentifier value, when present.
+    pub(crate) ski_value: Option<Vec<u8>>,
     pub(crate) name_constraints: bool,
+    /// nameConstraints with neither permittedSubtrees nor excludedSubtrees.
+    pub(crate) name_constraints_empty: bool,
+    /// The first dNSName constraint (permitted or excluded) that starts with a period.
+    pub(crate) name_constraints_dot_dns: Option<String>,
+    /// The serial number as the DER INTEGER contents (sign octet included).
+    pub(crate) serial: Vec<u8>,
+    /// What the subject public key is.
+    pub(crate) key: KeyFacts,
     /// `Some(critical)` for the subjectAltName.
     pub(crate) san: Option<bool>,
     /// The OID of the first critical extension webpki does not process, if any.
@@ -46,6 +60,131 @@ pub(crate) struct CertFacts {
     pub(crate) spki_sha256: [u8; 32],
     /// The DER SubjectPublicKeyInfo.
     pub(crate) spki: Vec<u8>,
+}
+
+/// The parts of an authorityKeyIdentifier the anchor rule looks at.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct AkiFields {
+    /// The keyIdentifier, when present.
+    pub(crate) key_id: Option<Vec<u8>>,
+    /// authorityCertIssuer is present.
+    pub(crate) cert_issuer: bool,
+    /// authorityCertSerialNumber is present.
+    pub(crate) cert_serial: bool,
+}
+
+/// The subject public key, as far as the key rules need it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct KeyFacts {
+    /// For messages: `RSA`, `EC P-256`, `Ed448`, `DSA`, or the algorithm OID.
+    pub(crate) name: Cow<'static, str>,
+    /// The RSA modulus length in bits, for rsaEncryption keys whose key can be read.
+    pub(crate) rsa_bits: Option<usize>,
+}
+
+/// `OBJECT IDENTIFIER` encodings (whole TLVs) of the key algorithms named in messages.
+const KEY_ALGORITHMS: [(&[u8], &str); 6] = [
+    (
+        &[
+            0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01,
+        ],
+        "RSA",
+    ),
+    (
+        &[
+            0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0a,
+        ],
+        "RSASSA-PSS",
+    ),
+    (
+        &[0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01],
+        "EC",
+    ),
+    (&[0x06, 0x03, 0x2b, 0x65, 0x70], "Ed25519"),
+    (&[0x06, 0x03, 0x2b, 0x65, 0x71], "Ed448"),
+    (
+        &[0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x38, 0x04, 0x01],
+        "DSA",
+    ),
+];
+
+/// Named curves (whole OID TLVs) for EC keys.
+const CURVES: [(&[u8], &str); 5] = [
+    (
+        &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x01],
+        "EC P-192",
+    ),
+    (&[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x21], "EC P-224"),
+    (
+        &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07],
+        "EC P-256",
+    ),
+    (&[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22], "EC P-384"),
+    (&[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x23], "EC P-521"),
+];
+
+impl KeyFacts {
+    /// Reads the key facts of a certificate's SubjectPublicKeyInfo. Allocates only for an
+    /// algorithm it cannot name (its OID then names it).
+    fn read(spki: &x509_parser::x509::SubjectPublicKeyInfo<'_>) -> Self {
+        let unknown = || Cow::Owned(spki.algorithm.algorithm.to_id_string());
+        let Ok((algorithm, key)) = super::der::spki_parts(spki.raw) else {
+            return Self {
+                name: unknown(),
+                rsa_bits: None,
+            };
+        };
+        let mut reader = super::der::Reader::new(algorithm);
+        let id = reader
+            .expect(super::der::OID)
+            .map(|t| t.whole)
+            .unwrap_or(&[]);
+        let params = reader.read().ok();
+        let named = KEY_ALGORITHMS
+            .iter()
+            .find(|(encoded, _)| *encoded == id)
+            .map(|(_, name)| *name);
+        match named {
+            Some("RSA") => Self {
+                name: Cow::Borrowed("RSA"),
+                rsa_bits: rsa_modulus_bits(key),
+            },
+            Some("EC") => {
+                let curve = params.map_or(&[][..], |p| p.whole);
+                let name = CURVES
+                    .iter()
+                    .find(|(encoded, _)| *encoded == curve)
+                    .map_or("EC on an unknown curve", |(_, name)| name);
+                Self {
+                    name: Cow::Borrowed(name),
+                    rsa_bits: None,
+                }
+            }
+            Some(name) => Self {
+                name: Cow::Borrowed(name),
+                rsa_bits: None,
+            },
+            None => Self {
+                name: unknown(),
+                rsa_bits: None,
+            },
+        }
+    }
+}
+
+/// The bit length of an RSAPublicKey's modulus (`SEQUENCE { modulus, publicExponent }`).
+fn rsa_modulus_bits(key: &[u8]) -> Option<usize> {
+    use super::der::{INTEGER, SEQUENCE, single};
+    let seq = single(key, SEQUENCE).ok()?;
+    let modulus = super::der::Reader::new(seq.value)
+        .expect(INTEGER)
+        .ok()?
+        .value;
+    let start = modulus.iter().position(|b| *b != 0)?;
+    let significant = modulus.get(start..)?;
+    let first = significant.first()?;
+    let leading = usize::try_from(first.leading_zeros()).ok()?;
+    significant.len().checked_mul(8)?.checked_sub(leading)
 }
 
 /// Extensions rustls-webpki understands in a certificate; any other critical one is "unknown".
@@ -84,8 +223,14 @@ impl CertFacts {
             crl_sign: None,
             eku: None,
             aki: None,
+            aki_fields: None,
             ski: None,
+            ski_value: None,
             name_constraints: false,
+            name_constraints_empty: false,
+            name_constraints_dot_dns: None,
+            serial: cert.raw_serial().to_vec(),
+            key: KeyFacts::read(cert.public_key()),
             san: None,
             unknown_critical: None,
             crl_dp_uris: None,
@@ -110,9 +255,34 @@ impl CertFacts {
                 ParsedExtension::ExtendedKeyUsage(eku) => {
                     facts.eku = Some((eku.client_auth, eku.server_auth));
                 }
-                ParsedExtension::AuthorityKeyIdentifier(_) => facts.aki = Some(ext.critical),
-                ParsedExtension::SubjectKeyIdentifier(_) => facts.ski = Some(ext.critical),
-                ParsedExtension::NameConstraints(_) => facts.name_constraints = true,
+                ParsedExtension::AuthorityKeyIdentifier(aki) => {
+                    facts.aki = Some(ext.critical);
+                    facts.aki_fields = Some(AkiFields {
+                        key_id: aki.key_identifier.as_ref().map(|k| k.0.to_vec()),
+                        cert_issuer: aki.authority_cert_issuer.is_some(),
+                        cert_serial: aki.authority_cert_serial.is_some(),
+                    });
+                }
+                ParsedExtension::SubjectKeyIdentifier(ski) => {
+                    facts.ski = Some(ext.critical);
+                    facts.ski_value = Some(ski.0.to_vec());
+                }
+                ParsedExtension::NameConstraints(nc) => {
+                    facts.name_constraints = true;
+                    let subtrees = || {
+                        nc.permitted_subtrees
+                            .iter()
+                            .chain(nc.excluded_subtrees.iter())
+                            .flatten()
+                    };
+                    facts.name_constraints_empty = subtrees().next().is_none();
+                    facts.name_constraints_dot_dns = subtrees().find_map(|t| match t.base {
+                        GeneralName::DNSName(name) if name.starts_with('.') => {
+                            Some(name.to_string())
+                        }
+                        _ => None,
+                    });
+                }
                 ParsedExtension::SubjectAlternativeName(_) => facts.san = Some(ext.critical),
                 ParsedExtension::CRLDistributionPoints(points) => {
                     facts.crl_dp_uris = Some(matchable_dp_uris(points));

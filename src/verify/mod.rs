@@ -145,6 +145,8 @@ pub struct Verifier {
     pub(crate) apps: HashMap<AppId, AppRule>,
     pub(crate) pins: Vec<Pin>,
     pub(crate) strict: bool,
+    /// Settings of the strict profile's key rules.
+    pub(crate) profile: profile::Settings,
     pub(crate) allow_missing_eku: bool,
     pub(crate) skew: Duration,
     pub(crate) limits: Limits,
@@ -555,9 +557,9 @@ impl Verifier {
         }
         if self.strict {
             fail(profile::check_anchor_time(anchor_facts, now, self.skew));
-            fail(profile::check_leaf(&leaf.facts));
+            fail(profile::check_leaf(&leaf.facts, &self.profile));
             for (_, facts) in &inters {
-                fail(profile::check_intermediate(facts));
+                fail(profile::check_intermediate(facts, &self.profile));
             }
         }
 

@@ -18,5 +18,6 @@
 
 pub mod der;
 pub mod pki;
+pub mod spki;
 
 pub use pki::*;

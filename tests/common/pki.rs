@@ -1107,6 +1107,83 @@ impl TestPki {
         )
     }
 
+    /// `cert` (issued by the real intermediate) with its TBSCertificate fields passed through
+    /// `rewrite` (see [`rewrite_tbs`]), signed again by the real intermediate: a correctly
+    /// signed certificate with, for example, another SubjectPublicKeyInfo or serial.
+    pub fn resign_by_intermediate(
+        &self,
+        cert: &[u8],
+        rewrite: impl Fn(usize, &[u8]) -> Option<Vec<u8>>,
+    ) -> CertificateDer<'static> {
+        rewrite_tbs(cert, &self.intermediate.key, rewrite)
+    }
+
+    /// A fresh CA under the real root with a `key_alg` key (RSA keys: 2048 bits), made from
+    /// [`ca_params`] after `edit`, its TBSCertificate then passed through `rewrite` and signed
+    /// again by the root; and a genuine [`SHOP`] leaf it issues (the chain presents the CA).
+    pub fn leaf_via_custom_ca(
+        &self,
+        key_alg: &'static rcgen::SignatureAlgorithm,
+        edit: impl FnOnce(&mut CertificateParams),
+        rewrite: impl Fn(usize, &[u8]) -> Option<Vec<u8>>,
+    ) -> Issued {
+        let mut params = ca_params(
+            "certgate Custom CA",
+            "certgate tests",
+            CUSTOM_SERIAL_BASE + 6,
+            dt("2025-01-01T00:00:00Z"),
+            dt("2030-01-01T00:00:00Z"),
+        );
+        edit(&mut params);
+        let key = if key_alg == &rcgen::PKCS_RSA_SHA256 {
+            KeyPair::generate_rsa_for(key_alg, RsaKeySize::_2048).unwrap()
+        } else {
+            KeyPair::generate_for(key_alg).unwrap()
+        };
+        let cert: CertificateDer<'static> =
+            params.signed_by(&key, &self.root.issuer()).unwrap().into();
+        let cert = rewrite_tbs(&cert, &self.root.key, rewrite);
+        let ca = Ca { params, key, cert };
+        let leaf = leaf_params(SHOP, CUSTOM_SERIAL_BASE + 7, leaf_from(), leaf_to());
+        sign_leaf(
+            &leaf,
+            KeyPair::generate().unwrap(),
+            &ca,
+            vec![ca.cert.clone()],
+        )
+    }
+
+    /// A fresh self-signed root made from [`ca_params`] after `edit` (which also gets the
+    /// root's key, e.g. for [`CertificateParams::key_identifier`]), its TBSCertificate then
+    /// passed through `rewrite` and signed again by its own key; and a genuine [`SHOP`] leaf
+    /// it issues directly.
+    pub fn custom_root(
+        &self,
+        edit: impl FnOnce(&mut CertificateParams, &KeyPair),
+        rewrite: impl Fn(usize, &[u8]) -> Option<Vec<u8>>,
+    ) -> (CertificateDer<'static>, Issued) {
+        let mut params = ca_params(
+            "certgate Custom Root CA",
+            "certgate tests",
+            CUSTOM_SERIAL_BASE + 8,
+            dt("2025-01-01T00:00:00Z"),
+            dt("2030-01-01T00:00:00Z"),
+        );
+        params.use_authority_key_identifier_extension = false;
+        let key = KeyPair::generate().unwrap();
+        edit(&mut params, &key);
+        let cert: CertificateDer<'static> = params.self_signed(&key).unwrap().into();
+        let cert = rewrite_tbs(&cert, &key, rewrite);
+        let root = Ca {
+            params,
+            key,
+            cert: cert.clone(),
+        };
+        let leaf = leaf_params(SHOP, CUSTOM_SERIAL_BASE + 9, leaf_from(), leaf_to());
+        let issued = sign_leaf(&leaf, KeyPair::generate().unwrap(), &root, Vec::new());
+        (cert, issued)
+    }
+
     /// A CRL by the real intermediate revoking `serials` (DER INTEGER contents, e.g.
     /// [`Issued::serial`] or [`serial_bytes`]). cRLNumber = `this_update` in seconds.
     /// Panics unless `next_update > this_update`.
@@ -1453,6 +1530,47 @@ fn der_children(mut content: &[u8]) -> Vec<(u8, &[u8], &[u8])> {
         content = rest;
     }
     out
+}
+
+/// Encode one TLV (short or long form length).
+pub fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
+    der(tag, content)
+}
+
+/// TBSCertificate field indexes for [`rewrite_tbs`] (version 3 certificates).
+pub const TBS_SERIAL: usize = 1;
+/// See [`TBS_SERIAL`].
+pub const TBS_ISSUER: usize = 3;
+/// See [`TBS_SERIAL`].
+pub const TBS_SPKI: usize = 6;
+
+/// Rebuild a certificate with each TBSCertificate field (by index, as a whole TLV) passed
+/// through `rewrite` (`None` keeps it), then sign the new TBS with `key` (the algorithm of
+/// the original signature).
+pub fn rewrite_tbs(
+    cert: &[u8],
+    key: &KeyPair,
+    rewrite: impl Fn(usize, &[u8]) -> Option<Vec<u8>>,
+) -> CertificateDer<'static> {
+    let (_, content, _, _) = der_split(cert);
+    let parts = der_children(content);
+    let (_, tbs_content, _) = parts[0];
+    let signature_algorithm = parts[1].2;
+    let mut fields = Vec::new();
+    for (i, (_, _, whole)) in der_children(tbs_content).into_iter().enumerate() {
+        match rewrite(i, whole) {
+            Some(replacement) => fields.extend(replacement),
+            None => fields.extend_from_slice(whole),
+        }
+    }
+    let tbs = der(0x30, &fields);
+    let signature = key.sign(&tbs).unwrap();
+    let mut bit_string = vec![0u8];
+    bit_string.extend(signature);
+    let mut body = tbs;
+    body.extend_from_slice(signature_algorithm);
+    body.extend(der(0x03, &bit_string));
+    CertificateDer::from(der(0x30, &body))
 }
 
 /// Rebuild a CRL with each crlExtensions entry passed through `edit` (which gets the

@@ -1,7 +1,10 @@
 //! `certgate`: verify a certificate chain, or inspect a certificate, from the command line.
 //!
-//! Contract (scripts rely on it): exit status 0 accept, 1 reject, 2 usage or unreadable input;
-//! `verify` prints exactly one JSON line on stdout.
+//! Contract (scripts rely on it): exit status 0 accept, 1 reject, 2 error. `verify` prints
+//! exactly one JSON line on stdout, and so does every error:
+//! `{"verdict":"error","code":"usage"|"input"|"policy","detail":"…"}` (the detail is also
+//! written to stderr, with any policy warnings). `inspect` prints one JSON line per certificate
+//! or CRL. `--help` and `--version` print human text and exit 0.
 
 use std::io::Write as _;
 use std::net::IpAddr;
@@ -12,6 +15,8 @@ use certgate::{AppId, AppRule, IdentitySource, PeerChain, Pin, Policy, Usage, Ve
 use clap::{Parser, Subcommand, ValueEnum};
 use rustls_pki_types::{ServerName, UnixTime};
 use serde::Serialize;
+
+mod inspect;
 
 #[derive(Parser)]
 #[command(
@@ -28,19 +33,22 @@ struct Cli {
 enum Command {
     /// Verify CHAIN.pem (leaf first, then the intermediates a peer would send).
     Verify(Box<VerifyArgs>),
-    /// Print what a certificate says about itself (app id, names, pins, validity) as JSON.
+    /// Print what a certificate or CRL says about itself as JSON, one line each: for
+    /// certificates app id, names, pins, validity, keyUsage, extendedKeyUsage and
+    /// basicConstraints; for CRLs issuer, number, this/next update and entry count.
     Inspect {
-        /// The certificate (PEM or DER); every certificate in a PEM file is printed, one per line.
+        /// The certificates or CRLs (PEM or DER); every one in a PEM file is printed.
         cert: PathBuf,
     },
 }
 
 #[derive(clap::Args)]
 struct VerifyArgs {
-    /// Trusted roots (PEM, several per file, or DER). Repeatable.
+    /// Trusted roots (PEM, several per file, or DER). Repeatable. Not with --policy.
     #[arg(long = "trust-anchors", value_name = "ROOTS.pem")]
     trust_anchors: Vec<PathBuf>,
-    /// Intermediates the verifier may use besides those in CHAIN.pem. Repeatable.
+    /// Intermediates the verifier may use besides those in CHAIN.pem. Repeatable. Not with
+    /// --policy.
     #[arg(long, value_name = "INTERS.pem")]
     intermediates: Vec<PathBuf>,
     /// CRLs (PEM or DER). Repeatable. Once any is given, revocation is checked.
@@ -59,15 +67,17 @@ struct VerifyArgs {
     /// With --usage server: the IP address the certificate must be valid for.
     #[arg(long, value_name = "IP")]
     ip_address: Option<IpAddr>,
-    /// Allow this app id (and refuse every other). Repeatable. Added to a policy's apps; a
-    /// policy that lists no apps (any app) is narrowed to these.
+    /// Allow this app id (and refuse every other). Repeatable. With --policy: a policy that
+    /// lists no apps (any app) is narrowed to these; one that lists apps only takes its own.
     #[arg(long = "allow-app", value_name = "APP_ID")]
     allow_app: Vec<String>,
     /// Require one of these SPKI pins on the path. Repeatable. Refused with a policy that has
     /// pins of its own (adding to "any one of" would widen them).
     #[arg(long = "pin-spki", value_name = "sha256/BASE64")]
     pin_spki: Vec<String>,
-    /// A certgate policy file; the flags above add to it.
+    /// A certgate policy file. Flags may only narrow it (--crl, --pin-spki when it has no
+    /// pins, --allow-app when it lists no apps); --trust-anchors and --intermediates are
+    /// refused with it.
     #[arg(long, value_name = "POLICY.toml")]
     policy: Option<PathBuf>,
     /// The chain to verify: leaf first.
@@ -80,41 +90,79 @@ enum UsageArg {
     Server,
 }
 
-/// Usage or unreadable input: exit 2 with a message on stderr.
-struct UsageError(String);
+/// Why the command could not run: exit 2 with one JSON line on stdout.
+enum Failure {
+    /// The command line is wrong (clap's own errors included).
+    Usage(String),
+    /// A file named on the command line cannot be read, or is refused as given.
+    Input(String),
+    /// The policy file (or the verifier configuration built from it) is refused.
+    Policy(String),
+}
+
+/// `{"verdict":"error","code":"...","detail":"..."}`, fields in that order.
+#[derive(Serialize)]
+struct ErrorLine<'a> {
+    verdict: &'static str,
+    code: &'static str,
+    detail: &'a str,
+}
+
+fn fail(failure: Failure) -> ExitCode {
+    let (code, detail) = match &failure {
+        Failure::Usage(d) => ("usage", d),
+        Failure::Input(d) => ("input", d),
+        Failure::Policy(d) => ("policy", d),
+    };
+    let detail = detail.trim_end();
+    eprintln!("certgate: {detail}");
+    print_line(&ErrorLine {
+        verdict: "error",
+        code,
+        detail,
+    });
+    ExitCode::from(2)
+}
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            use clap::error::ErrorKind;
+            return match err.kind() {
+                // Asked for: human text on stdout, success.
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+                    let _ = err.print();
+                    ExitCode::SUCCESS
+                }
+                _ => fail(Failure::Usage(err.render().to_string())),
+            };
+        }
+    };
     let result = match cli.command {
         Command::Verify(args) => verify(*args),
         Command::Inspect { cert } => inspect(&cert),
     };
-    match result {
-        Ok(code) => code,
-        Err(UsageError(message)) => {
-            eprintln!("certgate: {message}");
-            ExitCode::from(2)
-        }
-    }
+    result.unwrap_or_else(fail)
 }
 
-fn verify(args: VerifyArgs) -> Result<ExitCode, UsageError> {
+fn verify(args: VerifyArgs) -> Result<ExitCode, Failure> {
     let now = match &args.time {
         Some(text) => {
-            certgate::parse_rfc3339(text).map_err(|e| UsageError(format!("--time: {e}")))?
+            certgate::parse_rfc3339(text).map_err(|e| Failure::Usage(format!("--time: {e}")))?
         }
         None => UnixTime::now(),
     };
     let usage = match (args.usage, &args.dns_name, &args.ip_address) {
         (UsageArg::Client, None, None) => Usage::Client,
         (UsageArg::Client, _, _) => {
-            return Err(UsageError(
+            return Err(Failure::Usage(
                 "--dns-name and --ip-address need --usage server".into(),
             ));
         }
         (UsageArg::Server, Some(name), _) => Usage::Server(Some(
             ServerName::try_from(name.clone())
-                .map_err(|e| UsageError(format!("--dns-name: {e}")))?,
+                .map_err(|e| Failure::Usage(format!("--dns-name: {e}")))?,
         )),
         (UsageArg::Server, None, Some(ip)) => {
             Usage::Server(Some(ServerName::IpAddress((*ip).into())))
@@ -123,10 +171,33 @@ fn verify(args: VerifyArgs) -> Result<ExitCode, UsageError> {
     };
 
     let mut builder = match &args.policy {
-        Some(path) => Policy::builder_from_file(path).map_err(|e| UsageError(e.to_string()))?,
+        Some(path) => {
+            // Flags narrow a policy, never widen it: another anchor or intermediate would
+            // accept chains the policy refuses.
+            for (flag, given) in [
+                ("--trust-anchors", !args.trust_anchors.is_empty()),
+                ("--intermediates", !args.intermediates.is_empty()),
+            ] {
+                if given {
+                    return Err(Failure::Usage(format!(
+                        "{flag} cannot be used with --policy: it would widen the policy's trust; \
+                         put it in the policy's [trust] section instead"
+                    )));
+                }
+            }
+            Policy::builder_from_file(path).map_err(|e| Failure::Policy(e.to_string()))?
+        }
         // Without a policy the CLI checks any chain: an app id is reported when present and
         // required only when --allow-app asks for one.
-        None => VerifierBuilder::new().require_app_id(false),
+        None => {
+            if args.trust_anchors.is_empty() {
+                return Err(Failure::Usage(
+                    "no trust anchor: pass --trust-anchors ROOTS.pem or --policy POLICY.toml"
+                        .into(),
+                ));
+            }
+            VerifierBuilder::new().require_app_id(false)
+        }
     };
     for path in &args.trust_anchors {
         for cert in read_certs(path, "--trust-anchors")? {
@@ -140,20 +211,29 @@ fn verify(args: VerifyArgs) -> Result<ExitCode, UsageError> {
     }
     for path in &args.crl {
         let crls = certgate::pem::read_crls(path)
-            .map_err(|e| UsageError(format!("--crl {}: {e}", path.display())))?;
+            .map_err(|e| Failure::Input(format!("--crl {}: {e}", path.display())))?;
         for crl in crls {
             builder = builder.crl(crl);
         }
     }
     for app in &args.allow_app {
-        let id = AppId::new(app).map_err(|e| UsageError(format!("--allow-app {app:?}: {e}")))?;
+        let id =
+            AppId::new(app).map_err(|e| Failure::Usage(format!("--allow-app {app:?}: {e}")))?;
         // Already allowed (with the policy's own pins for it): nothing to add.
-        if !builder.allows_app(&id) {
-            builder = builder.allow_app(AppRule::new(id));
+        if builder.allows_app(&id) {
+            continue;
         }
+        // A policy that lists apps refuses every other: adding one would widen it.
+        if args.policy.is_some() && builder.has_apps() {
+            return Err(Failure::Usage(format!(
+                "--allow-app {app}: the policy does not list this app, and flags cannot add to \
+                 its list; add it to the policy's [[apps]] instead"
+            )));
+        }
+        builder = builder.allow_app(AppRule::new(id));
     }
     if !args.pin_spki.is_empty() && builder.has_pins() {
-        return Err(UsageError(
+        return Err(Failure::Usage(
             "--pin-spki cannot be added to a policy that has pins: one of the pins must match, \
              so adding one would widen the policy's; put it in the policy instead"
                 .into(),
@@ -162,7 +242,7 @@ fn verify(args: VerifyArgs) -> Result<ExitCode, UsageError> {
     for pin in &args.pin_spki {
         let pin: Pin = pin
             .parse()
-            .map_err(|e| UsageError(format!("--pin-spki: {e}")))?;
+            .map_err(|e| Failure::Usage(format!("--pin-spki: {e}")))?;
         builder = builder.pin(pin);
     }
     // A server certificate carries no app id; without a policy, do not ask for one. A policy
@@ -173,7 +253,14 @@ fn verify(args: VerifyArgs) -> Result<ExitCode, UsageError> {
     let verifier = builder
         .usage(usage)
         .build()
-        .map_err(|e| UsageError(e.to_string()))?;
+        .map_err(|e| match &args.policy {
+            Some(path) if e.file().is_none() => Failure::Policy(format!("{}: {e}", path.display())),
+            Some(_) => Failure::Policy(e.to_string()),
+            None => Failure::Input(e.to_string()),
+        })?;
+    for warning in verifier.warnings() {
+        eprintln!("certgate: warning: {warning}");
+    }
     let chain = read_certs(&args.chain, "CHAIN")?;
 
     let line = match verifier.verify(&PeerChain::new(chain), now) {
@@ -197,13 +284,29 @@ fn verify(args: VerifyArgs) -> Result<ExitCode, UsageError> {
     Ok(line)
 }
 
-fn inspect(path: &Path) -> Result<ExitCode, UsageError> {
-    let certs = read_certs(path, "CERT")?;
+fn inspect(path: &Path) -> Result<ExitCode, Failure> {
+    let input = |e: String| Failure::Input(format!("CERT {}: {e}", path.display()));
+    let bytes = read_file(path, certgate::pem::MAX_CRL_FILE_BYTES)?;
+    // A PEM file may hold both: certificates are printed first, then CRLs.
+    let has_crls = is_crl_file(&bytes);
+    let has_certs = !has_crls || contains(&bytes, b"-----BEGIN CERTIFICATE-----");
+    // Everything is read before anything is printed: an error is the only line.
+    let certs = if has_certs {
+        certgate::pem::parse_certificates(&bytes).map_err(input)?
+    } else {
+        Vec::new()
+    };
+    let mut crls = Vec::new();
+    if has_crls {
+        for crl in certgate::pem::parse_crls(&bytes).map_err(input)? {
+            crls.push(inspect::crl(crl.as_ref()).map_err(input)?);
+        }
+    }
     let source = IdentitySource::default();
     let mut code = ExitCode::SUCCESS;
     for cert in certs {
         match certgate::inspect(&cert, &source) {
-            Ok(info) => print_line(&info),
+            Ok(info) => print_line(&inspect::Certificate::new(info, &cert)),
             Err(rejection) => {
                 let detail = rejection.to_string();
                 print_line(&Reject {
@@ -215,15 +318,57 @@ fn inspect(path: &Path) -> Result<ExitCode, UsageError> {
             }
         }
     }
+    for crl in &crls {
+        print_line(crl);
+    }
     Ok(code)
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Whether `bytes` hold CRLs: PEM `X509 CRL` blocks, or DER that parses as a CRL and not as a
+/// certificate.
+fn is_crl_file(bytes: &[u8]) -> bool {
+    use x509_parser::prelude::{CertificateRevocationList, FromDer, X509Certificate};
+    if contains(bytes, b"-----BEGIN X509 CRL-----") {
+        return true;
+    }
+    bytes.first() == Some(&0x30)
+        && X509Certificate::from_der(bytes).is_err()
+        && CertificateRevocationList::from_der(bytes).is_ok()
+}
+
+/// Reads a regular file of at most `max` bytes.
+fn read_file(path: &Path, max: u64) -> Result<Vec<u8>, Failure> {
+    use std::io::Read as _;
+    let input = |e: String| Failure::Input(format!("CERT {}: {e}", path.display()));
+    let metadata = std::fs::metadata(path).map_err(|e| {
+        input(match e.kind() {
+            std::io::ErrorKind::NotFound => format!("no such file: {}", path.display()),
+            _ => e.to_string(),
+        })
+    })?;
+    if !metadata.is_file() {
+        return Err(input("not a regular file".into()));
+    }
+    if metadata.len() > max {
+        return Err(input(format!("larger than {max} bytes")));
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(max).read_to_end(&mut bytes))
+        .map_err(|e| input(e.to_string()))?;
+    Ok(bytes)
 }
 
 fn read_certs(
     path: &Path,
     what: &str,
-) -> Result<Vec<rustls_pki_types::CertificateDer<'static>>, UsageError> {
+) -> Result<Vec<rustls_pki_types::CertificateDer<'static>>, Failure> {
     certgate::pem::read_certificates(path)
-        .map_err(|e| UsageError(format!("{what} {}: {e}", path.display())))
+        .map_err(|e| Failure::Input(format!("{what} {}: {e}", path.display())))
 }
 
 /// `{"verdict":"accept","identity":{...}}`, fields in that order.
