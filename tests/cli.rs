@@ -761,3 +761,50 @@ fn leaves_whose_keys_a_handshake_would_refuse_are_refused() {
         assert!(json["detail"].as_str().unwrap().contains("leaf"), "{json}");
     }
 }
+
+#[test]
+fn verify_honours_the_policy_modes() {
+    let dir = fixture_dir();
+    let write = |observe: &str| {
+        std::fs::write(
+            dir.path().join("policy.toml"),
+            format!(
+                "[trust]\nanchors = [\"root.pem\"]\n\n[[apps]]\nid = \"{SHOP}\"\n\n[modes]\nobserve = [{observe}]\n"
+            ),
+        )
+        .unwrap();
+    };
+    let at = |time: &str, chain: &str| {
+        run(
+            dir.path(),
+            &["verify", "--time", time, "--policy", "policy.toml", chain],
+        )
+    };
+    // After the fixture leaves' notAfter (2027-01-01), another app's leaf is expired and not
+    // allowed: two codes. Observing one of them still refuses.
+    let later = "2027-02-01T00:00:00Z";
+    write("\"expired\"");
+    let json = rejected_with(&at(later, "other-app.chain.pem"), "expired");
+    assert_eq!(
+        json["codes"],
+        serde_json::json!(["expired", "app_not_allowed"])
+    );
+    // The genuine app's expired leaf has one code, observed: "observe", exit 0.
+    let (line, json) = verdict(&at(later, "genuine.chain.pem"), 0);
+    assert!(
+        line.starts_with(r#"{"verdict":"observe","code":"expired","#),
+        "{line}"
+    );
+    assert_eq!(json["codes"], serde_json::json!(["expired"]));
+    // Both observed: the other app passes as observed too.
+    write("\"expired\", \"app_not_allowed\"");
+    let (_, json) = verdict(&at(later, "other-app.chain.pem"), 0);
+    assert_eq!(json["verdict"], "observe");
+    // Unobservable codes are a policy error naming the file and field.
+    write("\"unknown_issuer\"");
+    let detail = error_with(&at(TIME, "genuine.chain.pem"), "policy");
+    assert!(
+        detail.contains("policy.toml") && detail.contains("modes.observe[0]"),
+        "{detail}"
+    );
+}

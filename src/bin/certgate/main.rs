@@ -1,6 +1,7 @@
 //! `certgate`: verify a certificate chain, or inspect a certificate, from the command line.
 //!
-//! Contract (scripts rely on it): exit status 0 accept, 1 reject, 2 error. `verify` prints
+//! Contract (scripts rely on it): exit status 0 accept (or observe: every failing code is
+//! observed by the policy's `[modes]`), 1 reject, 2 error. `verify` prints
 //! exactly one JSON line on stdout, and so does every error:
 //! `{"verdict":"error","code":"usage"|"input"|"policy","detail":"…"}` (the detail is also
 //! written to stderr, with any policy warnings). `inspect` prints one JSON line per certificate
@@ -263,22 +264,37 @@ fn verify(args: VerifyArgs) -> Result<ExitCode, Failure> {
     }
     let chain = read_certs(&args.chain, "CHAIN")?;
 
-    let line = match verifier.verify(&PeerChain::new(chain), now) {
-        Ok(identity) => {
+    // Judged as a gate with the policy's `[modes]` judges it: a rejection whose every code is
+    // observed is reported as "observe" and exits 0, like a request the server lets through.
+    let gate = certgate::Gate::new(certgate::Policy::from_verifier(verifier));
+    let verdict = gate.check(&PeerChain::new(chain), now);
+    let line = match (verdict.identity(), verdict.rejection()) {
+        (Some(identity), _) => {
             print_line(&Accept {
                 verdict: "accept",
-                identity: &identity,
+                identity,
             });
             ExitCode::SUCCESS
         }
-        Err(rejection) => {
+        (None, Some(rejection)) => {
             let detail = rejection.to_string();
+            let refused = verdict.is_refused();
             print_line(&Reject {
-                verdict: "reject",
+                verdict: if refused { "reject" } else { "observe" },
                 code: rejection.code(),
                 detail: &detail,
+                codes: verdict.codes(),
             });
-            ExitCode::from(1)
+            if refused {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        (None, None) => {
+            return Err(Failure::Input(
+                "the verdict has neither identity nor rejection".into(),
+            ));
         }
     };
     Ok(line)
@@ -313,6 +329,7 @@ fn inspect(path: &Path) -> Result<ExitCode, Failure> {
                     verdict: "reject",
                     code: rejection.code(),
                     detail: &detail,
+                    codes: vec![rejection.code()],
                 });
                 code = ExitCode::from(1);
             }
@@ -378,12 +395,14 @@ struct Accept<'a> {
     identity: &'a certgate::PeerIdentity,
 }
 
-/// `{"verdict":"reject","code":"...","detail":"..."}`, fields in that order.
+/// `{"verdict":"reject"|"observe","code":"...","detail":"...","codes":[...]}`, fields in
+/// that order: `code` is the first failing check, `codes` every failing code.
 #[derive(Serialize)]
 struct Reject<'a> {
     verdict: &'static str,
     code: &'static str,
     detail: &'a str,
+    codes: Vec<&'static str>,
 }
 
 fn print_line(value: &impl Serialize) {
