@@ -11,8 +11,8 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use certgate::issue::{
-    Ca, CaConfig, CertRecord, IssueRequest, ListFilter, P12Format, RevocationReason,
-    RevokeTarget, Store,
+    Ca, CaConfig, CertRecord, IssueRequest, ListFilter, P12Format, RevocationReason, RevokeTarget,
+    Store,
 };
 use certgate::{PeerChain, Policy};
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -20,34 +20,17 @@ use criterion::{Criterion, criterion_group, criterion_main};
 const ISSUED: u64 = 1_000_000;
 const REVOKED: u64 = 100_000;
 
+/// A synthetic row: `CertRecord` is `#[non_exhaustive]`, so start from a real issued record and
+/// overwrite its fields, the way a user importing rows would.
 fn synthetic(i: u64) -> CertRecord {
-    // Serials "4" + 31 hex digits: 16 bytes, like real ones.
     let revoked = i % (ISSUED / REVOKED) == 0;
-    let json = serde_json::json!({
-        "serial": format!("4{i:031x}"),
-        "app_id": format!("com.example.app{}", i % 100),
-        "install_id": null,
-        "subject": "CN=bench",
-        "not_before": 1_700_000_000i64,
-        "not_after": 1_900_000_000i64,
-        "sha256": format!("{i:064x}"),
-        "spki_pin": "sha256/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
-        "issued_at": 1_700_000_000i64,
-        "revoked_at": if revoked { Some(1_800_000_000i64) } else { None },
-        "reason": if revoked { Some("key_compromise") } else { None },
-    });
-    record_from(json)
-}
-
-/// `CertRecord` is `#[non_exhaustive]`: build it the way a user would, from an issued one,
-/// then overwrite its fields.
-fn record_from(json: serde_json::Value) -> CertRecord {
     let mut r = TEMPLATE.with(|t| t.clone());
-    r.serial = json["serial"].as_str().unwrap().to_owned();
-    r.app_id = json["app_id"].as_str().unwrap().to_owned();
-    r.sha256 = json["sha256"].as_str().unwrap().to_owned();
-    r.revoked_at = json["revoked_at"].as_i64();
-    r.reason = json["reason"].as_str().map(|s| s.parse().unwrap());
+    // Serials "4" + 31 hex digits: 16 bytes, like real ones.
+    r.serial = format!("4{i:031x}");
+    r.app_id = format!("com.example.app{}", i % 100);
+    r.sha256 = format!("{i:064x}");
+    r.revoked_at = revoked.then_some(1_800_000_000);
+    r.reason = revoked.then_some(RevocationReason::KeyCompromise);
     r
 }
 
@@ -69,21 +52,32 @@ fn figures() {
         ca.issue(&IssueRequest::new(&format!("com.example.a{}", i % 10)).unwrap())
             .unwrap();
     }
-    eprintln!("figure: issue 10,000 certificates (P-256, PEM, one transaction each): {:?}", t.elapsed());
+    eprintln!(
+        "figure: issue 10,000 certificates (P-256, PEM, one transaction each): {:?}",
+        t.elapsed()
+    );
 
-    let genuine = ca.issue(&IssueRequest::new("com.example.a0").unwrap()).unwrap();
+    let genuine = ca
+        .issue(&IssueRequest::new("com.example.a0").unwrap())
+        .unwrap();
     let t = Instant::now();
     let records: Vec<CertRecord> = (1..=ISSUED).map(synthetic).collect();
     ca.store_mut().insert_many(&records).unwrap();
     drop(records);
-    eprintln!("figure: insert 1M rows ({REVOKED} revoked) in one transaction: {:?}", t.elapsed());
+    eprintln!(
+        "figure: insert 1M rows ({REVOKED} revoked) in one transaction: {:?}",
+        t.elapsed()
+    );
 
     let db = dir.join("certgate.db");
     let t = Instant::now();
     let store = Store::open_existing(&db).unwrap();
     let (all, revoked) = store.counts().unwrap();
     let by_serial = store.by_serial(&genuine.record().serial).unwrap().unwrap();
-    let by_fp = store.by_fingerprint(&genuine.record().sha256).unwrap().unwrap();
+    let by_fp = store
+        .by_fingerprint(&genuine.record().sha256)
+        .unwrap()
+        .unwrap();
     let mut filter = ListFilter::default();
     filter.app_id = Some("com.example.app7".into());
     filter.limit = Some(100);
@@ -117,7 +111,10 @@ fn figures() {
     policy.verifier().verify(&chain, now).unwrap();
     let t = Instant::now();
     let r = ca
-        .revoke(&RevokeTarget::Serial(genuine.record().serial.clone()), RevocationReason::KeyCompromise)
+        .revoke(
+            &RevokeTarget::Serial(genuine.record().serial.clone()),
+            RevocationReason::KeyCompromise,
+        )
         .unwrap();
     let revoke_crl = t.elapsed();
     let reloaded = Policy::load(dir.join("policy.toml")).unwrap();
@@ -136,21 +133,32 @@ fn bench(c: &mut Criterion) {
     let tmp = tempfile::tempdir().unwrap();
     let mut ca = Ca::init(tmp.path(), &CaConfig::new("Bench one")).unwrap();
     let mut group = c.benchmark_group("issue");
-    group.sample_size(10).measurement_time(Duration::from_secs(5));
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(5));
     group.bench_function("one_p12_modern_10000_iterations", |b| {
         b.iter(|| {
-            let issued = ca.issue(&IssueRequest::new("com.example.shop").unwrap()).unwrap();
+            let issued = ca
+                .issue(&IssueRequest::new("com.example.shop").unwrap())
+                .unwrap();
             black_box(issued.to_pkcs12("password", P12Format::Modern).unwrap())
         })
     });
     group.bench_function("one_p12_legacy_2048_iterations", |b| {
         b.iter(|| {
-            let issued = ca.issue(&IssueRequest::new("com.example.shop").unwrap()).unwrap();
+            let issued = ca
+                .issue(&IssueRequest::new("com.example.shop").unwrap())
+                .unwrap();
             black_box(issued.to_pkcs12("password", P12Format::Legacy).unwrap())
         })
     });
     group.bench_function("one_pem", |b| {
-        b.iter(|| black_box(ca.issue(&IssueRequest::new("com.example.shop").unwrap()).unwrap()))
+        b.iter(|| {
+            black_box(
+                ca.issue(&IssueRequest::new("com.example.shop").unwrap())
+                    .unwrap(),
+            )
+        })
     });
     group.finish();
 }

@@ -1,6 +1,13 @@
 //! `certgate::issue` through the library: CA init, issuance, revocation, CRLs, PKCS#12, and
 //! certgate's own policy loader and verifier accepting (and then refusing) what it issued.
 #![cfg(feature = "issue")]
+// Helpers outside #[test] fns unwrap too: they only see what the tests build.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::path::Path;
 use std::time::Duration;
