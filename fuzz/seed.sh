@@ -14,7 +14,7 @@ set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
 corpus="${1:-$here/corpus}"
-targets=(crl_load pem policy inspect verify_chain verify_mutated)
+targets=(crl_load pem policy inspect verify_chain verify_mutated csr)
 for t in "${targets[@]}"; do mkdir -p "$corpus/$t"; done
 
 # --- Policy texts (no openssl needed) ------------------------------------------------------
@@ -325,5 +325,17 @@ mutated 146 "$now" 0:root.der 1:names.der 1:int.der 3:int.crl.der >"$c/seed-name
 # A leaf without SAN or basicConstraints: no app id, accepted only because bit 6 makes the app
 # id optional.
 mutated 64 "$now" 0:root.der 1:cn.der 1:int.der >"$c/seed-cn"
+
+# csr: PKCS#10 requests, PEM and DER, for each key kind certgate accepts and two it refuses.
+c="$corpus/csr"
+for kind in p256:"-newkey ec -pkeyopt ec_paramgen_curve:P-256" p384:"-newkey ec -pkeyopt ec_paramgen_curve:P-384" \
+  ed25519:"-newkey ed25519" rsa2048:"-newkey rsa:2048" rsa1024:"-newkey rsa:1024" \
+  p521:"-newkey ec -pkeyopt ec_paramgen_curve:P-521"; do
+  name="${kind%%:*}"
+  # shellcheck disable=SC2086
+  openssl req -new -nodes -subj "/CN=seed" ${kind#*:} -keyout "csr-$name.key" \
+    -out "$c/seed-$name.pem" 2>/dev/null
+  openssl req -in "$c/seed-$name.pem" -outform DER -out "$c/seed-$name.der"
+done
 
 echo "seed.sh: wrote seeds under $corpus"

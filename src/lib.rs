@@ -45,6 +45,10 @@ mod axum;
 #[cfg_attr(docsrs, doc(cfg(feature = "server")))]
 pub mod server;
 
+#[cfg(feature = "issue")]
+#[cfg_attr(docsrs, doc(cfg(feature = "issue")))]
+pub mod issue;
+
 pub use crate::cache::{CacheConfig, CacheStats, VerdictCache, VerdictKey};
 pub use crate::connection::{PeerAddr, TlsConnectInfo};
 pub use crate::events::{Action, ConnectionEvent, EventSink, TracingSink, VerdictEvent};

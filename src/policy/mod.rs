@@ -514,7 +514,8 @@ fn check_limits(limits: &Limits) -> Result<(), PolicyError> {
 }
 
 #[allow(clippy::unnecessary_wraps)]
-fn default_algorithms() -> Option<&'static [&'static dyn SignatureVerificationAlgorithm]> {
+pub(crate) fn default_algorithms() -> Option<&'static [&'static dyn SignatureVerificationAlgorithm]>
+{
     #[cfg(feature = "ring")]
     {
         return Some(

@@ -18,6 +18,10 @@ use rustls_pki_types::{ServerName, UnixTime};
 use serde::Serialize;
 
 mod inspect;
+#[cfg(feature = "issue")]
+mod lifecycle;
+#[cfg(feature = "issue")]
+mod policy_check;
 
 #[derive(Parser)]
 #[command(
@@ -41,6 +45,29 @@ enum Command {
         /// The certificates or CRLs (PEM or DER); every one in a PEM file is printed.
         cert: PathBuf,
     },
+    /// Certificate authority: `ca init DIR`.
+    #[cfg(feature = "issue")]
+    #[command(subcommand)]
+    Ca(lifecycle::CaCommand),
+    /// Issue an app certificate (PEM, and PKCS#12 with --p12).
+    #[cfg(feature = "issue")]
+    Issue(Box<lifecycle::IssueArgs>),
+    /// Revoke a certificate and re-sign the CRLs.
+    #[cfg(feature = "issue")]
+    Revoke(lifecycle::RevokeArgs),
+    /// Re-sign the CRLs now (cron-friendly); prints where they went.
+    #[cfg(feature = "issue")]
+    Crl(lifecycle::CrlArgs),
+    /// List issued certificates.
+    #[cfg(feature = "issue")]
+    List(lifecycle::ListArgs),
+    /// Policy tools: `policy check POLICY.toml`.
+    #[cfg(feature = "issue")]
+    #[command(subcommand)]
+    Policy(policy_check::PolicyCommand),
+    /// The sha256/<base64> SPKI pin of a certificate, key or CSR.
+    #[cfg(feature = "issue")]
+    Pin(lifecycle::PinArgs),
 }
 
 #[derive(clap::Args)]
@@ -143,6 +170,20 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Verify(args) => verify(*args),
         Command::Inspect { cert } => inspect(&cert),
+        #[cfg(feature = "issue")]
+        Command::Ca(c) => return lifecycle::ca(c),
+        #[cfg(feature = "issue")]
+        Command::Issue(a) => return lifecycle::issue(*a),
+        #[cfg(feature = "issue")]
+        Command::Revoke(a) => return lifecycle::revoke(a),
+        #[cfg(feature = "issue")]
+        Command::Crl(a) => return lifecycle::crl(a),
+        #[cfg(feature = "issue")]
+        Command::List(a) => return lifecycle::list(a),
+        #[cfg(feature = "issue")]
+        Command::Policy(c) => return policy_check::policy(c),
+        #[cfg(feature = "issue")]
+        Command::Pin(a) => return lifecycle::pin(a),
     };
     result.unwrap_or_else(fail)
 }

@@ -1,0 +1,526 @@
+//! The database of issued certificates: SQLite (bundled), one file per CA.
+//!
+//! Every write is one `BEGIN IMMEDIATE` transaction, so two processes issuing or revoking at
+//! once are serialized by SQLite's lock (the second waits up to the busy timeout) and neither
+//! loses the other's rows. CRL numbers are allocated in the same transaction as the CRL is
+//! signed and written, so concurrent revocations get distinct, increasing numbers.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension as _, TransactionBehavior, params};
+use serde::Serialize;
+
+use super::IssueError;
+
+/// How long a writer waits for another process's transaction before giving up.
+pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The schema version this code writes (`PRAGMA user_version`).
+const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS certs (
+    serial      TEXT PRIMARY KEY,      -- lower-case hex, as in the certificate
+    app_id      TEXT NOT NULL,
+    install_id  TEXT,
+    subject     TEXT NOT NULL,
+    not_before  INTEGER NOT NULL,      -- Unix seconds
+    not_after   INTEGER NOT NULL,
+    sha256      TEXT NOT NULL UNIQUE,  -- leaf fingerprint, lower-case hex
+    spki_pin    TEXT NOT NULL,         -- sha256/<base64>
+    issued_at   INTEGER NOT NULL,
+    revoked_at  INTEGER,
+    reason      TEXT
+) STRICT;
+CREATE INDEX IF NOT EXISTS certs_app ON certs(app_id);
+CREATE INDEX IF NOT EXISTS certs_revoked ON certs(revoked_at) WHERE revoked_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS certs_not_after ON certs(not_after);
+CREATE TABLE IF NOT EXISTS crl_numbers (
+    issuer TEXT PRIMARY KEY,           -- 'root' or 'intermediate'
+    number INTEGER NOT NULL
+) STRICT;
+";
+
+/// A CRL reason code (RFC 5280 §5.3.1). `remove_from_crl` and `aa_compromise` are left out: the
+/// first is for delta CRLs, the second for attribute certificates.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum RevocationReason {
+    /// affiliationChanged (3).
+    AffiliationChanged,
+    /// cACompromise (2).
+    CaCompromise,
+    /// certificateHold (6).
+    CertificateHold,
+    /// cessationOfOperation (5).
+    CessationOfOperation,
+    /// keyCompromise (1).
+    KeyCompromise,
+    /// privilegeWithdrawn (9).
+    PrivilegeWithdrawn,
+    /// superseded (4).
+    Superseded,
+    /// unspecified (0). The default; RFC 5280 recommends leaving the code out then, and the
+    /// CRL does.
+    #[default]
+    Unspecified,
+}
+
+impl RevocationReason {
+    /// Every reason, alphabetical.
+    pub const ALL: [RevocationReason; 8] = [
+        RevocationReason::AffiliationChanged,
+        RevocationReason::CaCompromise,
+        RevocationReason::CertificateHold,
+        RevocationReason::CessationOfOperation,
+        RevocationReason::KeyCompromise,
+        RevocationReason::PrivilegeWithdrawn,
+        RevocationReason::Superseded,
+        RevocationReason::Unspecified,
+    ];
+
+    /// The snake_case name used by the CLI and the database.
+    pub fn name(self) -> &'static str {
+        match self {
+            RevocationReason::AffiliationChanged => "affiliation_changed",
+            RevocationReason::CaCompromise => "ca_compromise",
+            RevocationReason::CertificateHold => "certificate_hold",
+            RevocationReason::CessationOfOperation => "cessation_of_operation",
+            RevocationReason::KeyCompromise => "key_compromise",
+            RevocationReason::PrivilegeWithdrawn => "privilege_withdrawn",
+            RevocationReason::Superseded => "superseded",
+            RevocationReason::Unspecified => "unspecified",
+        }
+    }
+
+    pub(crate) fn rcgen(self) -> Option<rcgen::RevocationReason> {
+        Some(match self {
+            RevocationReason::AffiliationChanged => rcgen::RevocationReason::AffiliationChanged,
+            RevocationReason::CaCompromise => rcgen::RevocationReason::CaCompromise,
+            RevocationReason::CertificateHold => rcgen::RevocationReason::CertificateHold,
+            RevocationReason::CessationOfOperation => rcgen::RevocationReason::CessationOfOperation,
+            RevocationReason::KeyCompromise => rcgen::RevocationReason::KeyCompromise,
+            RevocationReason::PrivilegeWithdrawn => rcgen::RevocationReason::PrivilegeWithdrawn,
+            RevocationReason::Superseded => rcgen::RevocationReason::Superseded,
+            RevocationReason::Unspecified => return None,
+        })
+    }
+}
+
+impl fmt::Display for RevocationReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for RevocationReason {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        RevocationReason::ALL
+            .into_iter()
+            .find(|r| r.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<&str> = RevocationReason::ALL.iter().map(|r| r.name()).collect();
+                format!("unknown reason {s:?}: one of {}", names.join(", "))
+            })
+    }
+}
+
+/// One issued certificate, as the database holds it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct CertRecord {
+    /// Serial number, lower-case hex (no leading `00`).
+    pub serial: String,
+    /// The app id (`app://<app id>` in the certificate).
+    pub app_id: String,
+    /// The install id (`urn:uuid:<id>` in the certificate), when issued with one.
+    pub install_id: Option<String>,
+    /// The subject, as text (`CN=...`).
+    pub subject: String,
+    /// notBefore, Unix seconds.
+    pub not_before: i64,
+    /// notAfter, Unix seconds.
+    pub not_after: i64,
+    /// SHA-256 of the certificate's DER, lower-case hex (certgate's `fingerprint`).
+    pub sha256: String,
+    /// `sha256/<base64>` of the SubjectPublicKeyInfo (certgate's pin format).
+    pub spki_pin: String,
+    /// When it was issued, Unix seconds.
+    pub issued_at: i64,
+    /// When it was revoked, Unix seconds.
+    pub revoked_at: Option<i64>,
+    /// Why it was revoked.
+    pub reason: Option<RevocationReason>,
+}
+
+/// Which records [`Store::list`] returns.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ListFilter {
+    /// Only this app id.
+    pub app_id: Option<String>,
+    /// Only revoked certificates.
+    pub revoked: bool,
+    /// Only certificates not revoked whose notAfter is before this time (Unix seconds).
+    pub expiring_before: Option<i64>,
+    /// At most this many rows (newest first); `None` for all.
+    pub limit: Option<u32>,
+}
+
+/// The issued-certificate database.
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish()
+    }
+}
+
+impl Store {
+    /// Opens (or creates) the database at `path` and brings its schema up to date. A file that
+    /// is not a certgate database (or a newer schema) is refused, naming the file.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, IssueError> {
+        let path = path.as_ref().to_path_buf();
+        let conn = Connection::open(&path).map_err(|e| db_error(&path, e))?;
+        let mut store = Self { conn, path };
+        store.prepare()?;
+        Ok(store)
+    }
+
+    /// Opens an existing database; refuses a missing file rather than creating an empty one.
+    pub fn open_existing(path: impl AsRef<Path>) -> Result<Self, IssueError> {
+        let path = path.as_ref();
+        if !path.is_file() {
+            return Err(IssueError::Database {
+                path: path.to_path_buf(),
+                message: "no such database (run `certgate ca init` first)".into(),
+            });
+        }
+        Self::open(path)
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn prepare(&mut self) -> Result<(), IssueError> {
+        let path = self.path.clone();
+        let err = |e| db_error(&path, e);
+        self.conn.busy_timeout(BUSY_TIMEOUT).map_err(err)?;
+        // WAL: readers (list, a server) never block the writer, and a crash mid-write leaves
+        // the last committed state.
+        let _: String = self
+            .conn
+            .query_row("PRAGMA journal_mode=WAL", [], |row| row.get(0))
+            .map_err(err)?;
+        self.conn
+            .pragma_update(None, "synchronous", "NORMAL")
+            .map_err(err)?;
+        let version: i64 = self
+            .conn
+            .query_row("PRAGMA user_version", [], |row| row.get(0))
+            .map_err(err)?;
+        match version {
+            0 => {
+                let tx = self
+                    .conn
+                    .transaction_with_behavior(TransactionBehavior::Immediate)
+                    .map_err(err)?;
+                tx.execute_batch(SCHEMA).map_err(err)?;
+                tx.pragma_update(None, "user_version", SCHEMA_VERSION)
+                    .map_err(err)?;
+                tx.commit().map_err(err)?;
+                Ok(())
+            }
+            SCHEMA_VERSION => Ok(()),
+            other => Err(IssueError::Database {
+                path: self.path.clone(),
+                message: format!(
+                    "schema version {other}, this certgate knows {SCHEMA_VERSION}: a newer \
+                     certgate wrote it"
+                ),
+            }),
+        }
+    }
+
+    /// Adds an issued certificate.
+    pub fn insert(&mut self, record: &CertRecord) -> Result<(), IssueError> {
+        let path = self.path.clone();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| db_error(&path, e))?;
+        insert_row(&tx, record).map_err(|e| db_error(&path, e))?;
+        tx.commit().map_err(|e| db_error(&path, e))
+    }
+
+    /// Adds many records in one transaction (imports, benchmarks).
+    pub fn insert_many<'a>(
+        &mut self,
+        records: impl IntoIterator<Item = &'a CertRecord>,
+    ) -> Result<(), IssueError> {
+        let path = self.path.clone();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| db_error(&path, e))?;
+        for record in records {
+            insert_row(&tx, record).map_err(|e| db_error(&path, e))?;
+        }
+        tx.commit().map_err(|e| db_error(&path, e))
+    }
+
+    /// The record with this serial (lower-case hex, as [`CertRecord::serial`]).
+    pub fn by_serial(&self, serial: &str) -> Result<Option<CertRecord>, IssueError> {
+        self.one("serial = ?1", serial)
+    }
+
+    /// The record whose certificate has this SHA-256 (lower-case hex).
+    pub fn by_fingerprint(&self, sha256: &str) -> Result<Option<CertRecord>, IssueError> {
+        self.one("sha256 = ?1", sha256)
+    }
+
+    /// Records matching `filter`, newest first.
+    pub fn list(&self, filter: &ListFilter) -> Result<Vec<CertRecord>, IssueError> {
+        let mut sql = format!("SELECT {COLUMNS} FROM certs WHERE 1=1");
+        let mut args: Vec<rusqlite::types::Value> = Vec::new();
+        if let Some(app) = &filter.app_id {
+            args.push(app.clone().into());
+            sql.push_str(&format!(" AND app_id = ?{}", args.len()));
+        }
+        if filter.revoked {
+            sql.push_str(" AND revoked_at IS NOT NULL");
+        }
+        if let Some(before) = filter.expiring_before {
+            args.push(before.into());
+            sql.push_str(&format!(
+                " AND revoked_at IS NULL AND not_after < ?{}",
+                args.len()
+            ));
+        }
+        sql.push_str(" ORDER BY issued_at DESC, serial");
+        if let Some(limit) = filter.limit {
+            sql.push_str(&format!(" LIMIT {limit}"));
+        }
+        let path = &self.path;
+        let mut stmt = self.conn.prepare(&sql).map_err(|e| db_error(path, e))?;
+        let rows = stmt
+            .query_map(rusqlite::params_from_iter(args), row_record)
+            .map_err(|e| db_error(path, e))?;
+        rows.collect::<Result<Vec<_>, _>>()
+            .map_err(|e| db_error(path, e))
+    }
+
+    /// How many certificates were issued, and how many of them are revoked.
+    pub fn counts(&self) -> Result<(u64, u64), IssueError> {
+        self.conn
+            .query_row("SELECT COUNT(*), COUNT(revoked_at) FROM certs", [], |row| {
+                Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?))
+            })
+            .map(|(all, revoked)| (clamp(all), clamp(revoked)))
+            .map_err(|e| db_error(&self.path, e))
+    }
+
+    /// Runs `f` inside one `BEGIN IMMEDIATE` transaction; commits when it returns `Ok`.
+    pub(crate) fn write<T>(
+        &mut self,
+        f: impl FnOnce(&Writer<'_>) -> Result<T, IssueError>,
+    ) -> Result<T, IssueError> {
+        let path = self.path.clone();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| db_error(&path, e))?;
+        let value = f(&Writer {
+            tx: &tx,
+            path: &path,
+        })?;
+        tx.commit().map_err(|e| db_error(&path, e))?;
+        Ok(value)
+    }
+
+    fn one(&self, condition: &str, value: &str) -> Result<Option<CertRecord>, IssueError> {
+        let sql = format!("SELECT {COLUMNS} FROM certs WHERE {condition}");
+        self.conn
+            .query_row(&sql, [value], row_record)
+            .optional()
+            .map_err(|e| db_error(&self.path, e))
+    }
+}
+
+/// Operations inside a write transaction.
+pub(crate) struct Writer<'a> {
+    tx: &'a rusqlite::Transaction<'a>,
+    path: &'a Path,
+}
+
+impl Writer<'_> {
+    pub(crate) fn insert(&self, record: &CertRecord) -> Result<(), IssueError> {
+        insert_row(self.tx, record).map_err(|e| db_error(self.path, e))
+    }
+
+    pub(crate) fn by_serial(&self, serial: &str) -> Result<Option<CertRecord>, IssueError> {
+        self.tx
+            .query_row(
+                &format!("SELECT {COLUMNS} FROM certs WHERE serial = ?1"),
+                [serial],
+                row_record,
+            )
+            .optional()
+            .map_err(|e| db_error(self.path, e))
+    }
+
+    pub(crate) fn by_fingerprint(&self, sha256: &str) -> Result<Option<CertRecord>, IssueError> {
+        self.tx
+            .query_row(
+                &format!("SELECT {COLUMNS} FROM certs WHERE sha256 = ?1"),
+                [sha256],
+                row_record,
+            )
+            .optional()
+            .map_err(|e| db_error(self.path, e))
+    }
+
+    pub(crate) fn mark_revoked(
+        &self,
+        serial: &str,
+        at: i64,
+        reason: RevocationReason,
+    ) -> Result<(), IssueError> {
+        self.tx
+            .execute(
+                "UPDATE certs SET revoked_at = ?2, reason = ?3 WHERE serial = ?1 AND revoked_at IS NULL",
+                params![serial, at, reason.name()],
+            )
+            .map(drop)
+            .map_err(|e| db_error(self.path, e))
+    }
+
+    /// Every revoked certificate: (serial hex, revoked at, reason).
+    pub(crate) fn revoked(&self) -> Result<Vec<(String, i64, RevocationReason)>, IssueError> {
+        let mut stmt = self
+            .tx
+            .prepare_cached(
+                "SELECT serial, revoked_at, reason FROM certs WHERE revoked_at IS NOT NULL \
+                 ORDER BY serial",
+            )
+            .map_err(|e| db_error(self.path, e))?;
+        let rows = stmt
+            .query_map([], |row| {
+                let reason: Option<String> = row.get(2)?;
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, i64>(1)?,
+                    reason.and_then(|r| r.parse().ok()).unwrap_or_default(),
+                ))
+            })
+            .map_err(|e| db_error(self.path, e))?;
+        rows.collect::<Result<Vec<_>, _>>()
+            .map_err(|e| db_error(self.path, e))
+    }
+
+    /// The next CRL number for `issuer`: one more than the last (1 for the first), stored.
+    pub(crate) fn next_crl_number(&self, issuer: &str, at_least: u64) -> Result<u64, IssueError> {
+        let last: Option<i64> = self
+            .tx
+            .query_row(
+                "SELECT number FROM crl_numbers WHERE issuer = ?1",
+                [issuer],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(|e| db_error(self.path, e))?;
+        let next = clamp(last.unwrap_or(0)).max(at_least).saturating_add(1);
+        let stored = i64::try_from(next).map_err(|_| IssueError::Database {
+            path: self.path.to_path_buf(),
+            message: "CRL number overflow".into(),
+        })?;
+        self.tx
+            .execute(
+                "INSERT INTO crl_numbers (issuer, number) VALUES (?1, ?2) \
+                 ON CONFLICT(issuer) DO UPDATE SET number = excluded.number",
+                params![issuer, stored],
+            )
+            .map_err(|e| db_error(self.path, e))?;
+        Ok(next)
+    }
+}
+
+const COLUMNS: &str = "serial, app_id, install_id, subject, not_before, not_after, sha256, \
+                       spki_pin, issued_at, revoked_at, reason";
+
+fn insert_row(tx: &rusqlite::Transaction<'_>, r: &CertRecord) -> rusqlite::Result<()> {
+    let mut stmt = tx.prepare_cached(
+        "INSERT INTO certs (serial, app_id, install_id, subject, not_before, not_after, sha256, \
+         spki_pin, issued_at, revoked_at, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    )?;
+    stmt.execute(params![
+        r.serial,
+        r.app_id,
+        r.install_id,
+        r.subject,
+        r.not_before,
+        r.not_after,
+        r.sha256,
+        r.spki_pin,
+        r.issued_at,
+        r.revoked_at,
+        r.reason.map(RevocationReason::name),
+    ])?;
+    Ok(())
+}
+
+fn row_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<CertRecord> {
+    let reason: Option<String> = row.get(10)?;
+    Ok(CertRecord {
+        serial: row.get(0)?,
+        app_id: row.get(1)?,
+        install_id: row.get(2)?,
+        subject: row.get(3)?,
+        not_before: row.get(4)?,
+        not_after: row.get(5)?,
+        sha256: row.get(6)?,
+        spki_pin: row.get(7)?,
+        issued_at: row.get(8)?,
+        revoked_at: row.get(9)?,
+        reason: reason.and_then(|r| r.parse().ok()),
+    })
+}
+
+fn clamp(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
+
+fn db_error(path: &Path, e: rusqlite::Error) -> IssueError {
+    let message = match &e {
+        rusqlite::Error::SqliteFailure(code, _)
+            if code.code == rusqlite::ErrorCode::DatabaseBusy
+                || code.code == rusqlite::ErrorCode::DatabaseLocked =>
+        {
+            format!(
+                "locked by another process for more than {} s ({e}); nothing was changed",
+                BUSY_TIMEOUT.as_secs()
+            )
+        }
+        rusqlite::Error::SqliteFailure(code, _)
+            if code.code == rusqlite::ErrorCode::NotADatabase =>
+        {
+            format!("not a SQLite database, or damaged ({e})")
+        }
+        _ => e.to_string(),
+    };
+    IssueError::Database {
+        path: path.to_path_buf(),
+        message,
+    }
+}
