@@ -73,6 +73,17 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
         })
 }
 
+/// Formats a SHA-256 as a `sha256/<base64>` pin. Here rather than in `verify::pins`, so that
+/// `verify::identity` (which serializes pins) and `verify::pins` (which names apps) do not
+/// import each other.
+pub(crate) fn spki_pin_string(sha256: &[u8; 32]) -> String {
+    use base64::Engine;
+    format!(
+        "sha256/{}",
+        base64::engine::general_purpose::STANDARD.encode(sha256)
+    )
+}
+
 pub(crate) fn rfc3339(time: rustls_pki_types::UnixTime) -> String {
     format_rfc3339(time)
 }

@@ -139,8 +139,7 @@ fn verify(args: VerifyArgs) -> Result<ExitCode, UsageError> {
         }
     }
     for path in &args.crl {
-        let crls = certgate::pem::read_crls(path)
-            .map_err(|e| UsageError(format!("--crl {}: {e}", path.display())))?;
+        let crls = certgate::pem::read_crls(path).map_err(|e| UsageError(format!("--crl: {e}")))?;
         for crl in crls {
             builder = builder.crl(crl);
         }
@@ -222,8 +221,7 @@ fn read_certs(
     path: &Path,
     what: &str,
 ) -> Result<Vec<rustls_pki_types::CertificateDer<'static>>, UsageError> {
-    certgate::pem::read_certificates(path)
-        .map_err(|e| UsageError(format!("{what} {}: {e}", path.display())))
+    certgate::pem::read_certificates(path).map_err(|e| UsageError(format!("{what}: {e}")))
 }
 
 /// `{"verdict":"accept","identity":{...}}`, fields in that order.
