@@ -44,6 +44,12 @@ mod axum;
 #[cfg_attr(docsrs, doc(cfg(feature = "server")))]
 pub mod server;
 
+// The README's Rust blocks, compiled by `cargo test --doc` (they need the `axum` and `server`
+// features and the ring provider; without them they are skipped, not failed).
+#[cfg(all(doctest, feature = "axum", feature = "server", feature = "ring"))]
+#[doc = include_str!("../README.md")]
+mod readme {}
+
 pub use crate::cache::{CacheConfig, CacheStats, VerdictCache, VerdictKey};
 pub use crate::events::{Action, EventSink, TracingSink, VerdictEvent};
 pub use crate::gate::{Clock, Gate, GateBuilder, Mode, Verdict};
