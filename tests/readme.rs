@@ -2,6 +2,10 @@
 //! with the `Cargo.toml` lines they copy. (Its Rust blocks are compiled as doctests: see
 //! `mod readme` in `src/lib.rs`.)
 
+// Test code: panics are failures. clippy.toml's allowances only cover #[test] fns, so the
+// helpers below need the file-level allow.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
 use std::path::Path;
 
 fn read(name: &str) -> String {
