@@ -34,8 +34,8 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use tower::ServiceBuilder;
 
-use crate::cli::Args;
-use crate::demo_pki::{DemoPki, Expectations};
+use self::cli::Args;
+use self::demo_pki::{DemoPki, Expectations};
 
 /// The application: answers with the verified identity the layer put into the extensions.
 async fn handle(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
@@ -69,6 +69,8 @@ async fn run() -> Result<(), Box<dyn Error>> {
     cli::init_logging();
     let args = Args::parse("hyper", 8444);
 
+    // The port first: a busy port fails before the PKI folder is touched.
+    let listener = cli::bind(args.port).await?;
     let pki = DemoPki::ensure(&args.dir)?;
     let policy_path = args.policy_path(pki.policy())?;
     let gate = Gate::builder(Policy::load(&policy_path)?).build()?;
@@ -82,10 +84,6 @@ async fn run() -> Result<(), Box<dyn Error>> {
     let service = ServiceBuilder::new()
         .layer(CertGateLayer::new(gate))
         .service_fn(handle);
-
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port))
-        .await
-        .map_err(|e| format!("binding 127.0.0.1:{}: {e}", args.port))?;
 
     println!(
         "certgate hyper example on https://localhost:{}/ (handshake mode: refuse)",

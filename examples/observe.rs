@@ -35,8 +35,8 @@ use certgate::{
 };
 use serde_json::{Value, json};
 
-use crate::cli::Args;
-use crate::demo_pki::{DemoPki, Expectations};
+use self::cli::Args;
+use self::demo_pki::{DemoPki, Expectations};
 
 /// Counts verdict events per reason code and prints each one. A real sink would feed metrics
 /// (a counter labelled by `code` and `action`); it must stay cheap and never block, because it
@@ -109,6 +109,8 @@ async fn main() {
 async fn run() -> Result<(), Box<dyn Error>> {
     let args = Args::parse("observe", 8445);
 
+    // The port first: a busy port fails before the PKI folder is touched.
+    let listener = cli::bind(args.port).await?;
     let pki = DemoPki::ensure(&args.dir)?;
     let policy_path = args.policy_path(pki.policy())?;
     let sink = Arc::new(CountingSink::default());
@@ -127,10 +129,6 @@ async fn run() -> Result<(), Box<dyn Error>> {
         .route("/", get(report))
         .layer(CertGateLayer::new(gate))
         .with_state(sink);
-
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port))
-        .await
-        .map_err(|e| format!("binding 127.0.0.1:{}: {e}", args.port))?;
 
     println!(
         "certgate observe example on https://localhost:{}/ (observe, no_certificate enforced)",

@@ -4,7 +4,9 @@
 //! cargo run --features axum,server --example server [-- --policy FILE] [--port N] [--dir DIR]
 //! ```
 //!
-//! On first start it generates a demo PKI into `./demo-pki` (root, intermediate, a server
+//! It binds the port first (a second instance on a busy port fails before it touches anything),
+//! then, on first start, generates a demo PKI into `./demo-pki` under the current directory, or
+//! `--dir DIR` (root, intermediate, a server
 //! certificate, app certificates and CRLs) and a `policy.toml` allowing `com.example.shop`, then
 //! prints curl commands for a genuine app, no certificate, a revoked certificate and another app.
 //! Later starts reuse the certificates and re-sign the CRLs (they are good for 30 days, so a
@@ -24,8 +26,9 @@
 // setup is what it should do.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+// `pub(crate)`: tests/demo_example.rs drives `run` with its own `Args`.
 #[path = "common/cli.rs"]
-mod cli;
+pub(crate) mod cli;
 #[path = "common/demo_pki.rs"]
 mod demo_pki;
 
@@ -38,8 +41,8 @@ use axum::{Json, Router};
 use certgate::{AppId, CertGateLayer, Gate, HandshakeMode, PeerIdentity, Policy, server};
 use serde_json::{Value, json};
 
-use crate::cli::Args;
-use crate::demo_pki::{DemoPki, Expectations};
+use self::cli::Args;
+use self::demo_pki::{DemoPki, Expectations};
 
 /// `GET /`: who the (verified) peer is. The layer has already refused everyone else, so the
 /// `PeerIdentity` extractor always succeeds here.
@@ -52,15 +55,26 @@ async fn whoami(identity: PeerIdentity) -> Json<Value> {
 
 #[tokio::main]
 async fn main() {
-    if let Err(e) = run().await {
+    cli::init_logging();
+    let args = Args::parse("server", 8443);
+    let shutdown = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    if let Err(e) = run(&args, shutdown).await {
         eprintln!("error: {e}");
         std::process::exit(1);
     }
 }
 
-async fn run() -> Result<(), Box<dyn Error>> {
-    cli::init_logging();
-    let args = Args::parse("server", 8443);
+/// Serves until `shutdown` completes.
+pub(crate) async fn run(
+    args: &Args,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), Box<dyn Error>> {
+    // The port first: a second instance on a busy port must fail before it touches the PKI
+    // folder the first one is serving from.
+    let listener = cli::bind(args.port).await?;
+    let port = listener.local_addr()?.port();
 
     let pki = DemoPki::ensure(&args.dir)?;
     let policy_path = args.policy_path(pki.policy())?;
@@ -78,18 +92,12 @@ async fn run() -> Result<(), Box<dyn Error>> {
         .route("/", get(whoami))
         .layer(CertGateLayer::new(gate.clone()));
 
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port))
-        .await
-        .map_err(|e| format!("binding 127.0.0.1:{}: {e}", args.port))?;
     // Install the SIGHUP handler before telling anyone the pid: SIGHUP's default is to exit.
     #[cfg(unix)]
     reload_on_sighup(gate.clone(), &policy_path)?;
 
-    print_banner(&pki, &policy_path, args.port);
+    print_banner(&pki, &policy_path, port);
 
-    let shutdown = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
     server::serve(listener, tls, app, shutdown).await?;
     println!("stopped");
     Ok(())

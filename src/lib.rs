@@ -49,6 +49,12 @@ pub mod server;
 #[cfg_attr(docsrs, doc(cfg(feature = "issue")))]
 pub mod issue;
 
+// The README's Rust blocks, compiled by `cargo test --doc` (they need the `axum` and `server`
+// features and the ring provider; without them they are skipped, not failed).
+#[cfg(all(doctest, feature = "axum", feature = "server", feature = "ring"))]
+#[doc = include_str!("../README.md")]
+mod readme {}
+
 pub use crate::cache::{CacheConfig, CacheStats, VerdictCache, VerdictKey};
 pub use crate::connection::{PeerAddr, TlsConnectInfo};
 pub use crate::events::{Action, ConnectionEvent, EventSink, TracingSink, VerdictEvent};
@@ -78,6 +84,17 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
             let _ = write!(s, "{b:02x}");
             s
         })
+}
+
+/// Formats a SHA-256 as a `sha256/<base64>` pin. Here rather than in `verify::pins`, so that
+/// `verify::identity` (which serializes pins) and `verify::pins` (which names apps) do not
+/// import each other.
+pub(crate) fn spki_pin_string(sha256: &[u8; 32]) -> String {
+    use base64::Engine;
+    format!(
+        "sha256/{}",
+        base64::engine::general_purpose::STANDARD.encode(sha256)
+    )
 }
 
 pub(crate) fn rfc3339(time: rustls_pki_types::UnixTime) -> String {

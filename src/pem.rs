@@ -77,29 +77,97 @@ pub fn parse_private_key(bytes: &[u8]) -> Result<PrivateKeyDer<'static>, String>
 
 /// Reads certificates from a PEM or DER file.
 ///
+/// ```no_run
+/// let chain = certgate::pem::read_certificates("server.pem")?;
+/// # Ok::<(), String>(())
+/// ```
+///
 /// # Errors
 ///
-/// Returns a message naming what failed (missing file, too large, not a certificate).
-pub fn read_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
-    parse_certificates(&read_bounded(path, MAX_CERT_FILE_BYTES)?)
+/// Returns a message naming the file and what failed (missing file, too large, not a
+/// certificate), for example `server.pem: no CERTIFICATE block in the PEM`.
+pub fn read_certificates(path: impl AsRef<Path>) -> Result<Vec<CertificateDer<'static>>, String> {
+    let path = path.as_ref();
+    parse_certificates(&read_bounded(path, MAX_CERT_FILE_BYTES)?).map_err(|e| in_file(path, e))
 }
 
 /// Reads CRLs from a PEM or DER file.
 ///
 /// # Errors
 ///
-/// Returns a message naming what failed (missing file, too large, not a CRL).
-pub fn read_crls(path: &Path) -> Result<Vec<CertificateRevocationListDer<'static>>, String> {
-    parse_crls(&read_bounded(path, MAX_CRL_FILE_BYTES)?)
+/// Returns a message naming the file and what failed (missing file, too large, not a CRL).
+pub fn read_crls(
+    path: impl AsRef<Path>,
+) -> Result<Vec<CertificateRevocationListDer<'static>>, String> {
+    let path = path.as_ref();
+    parse_crls(&read_bounded(path, MAX_CRL_FILE_BYTES)?).map_err(|e| in_file(path, e))
 }
 
 /// Reads a private key from a PEM file.
 ///
 /// # Errors
 ///
-/// Returns a message naming what failed.
-pub fn read_private_key(path: &Path) -> Result<PrivateKeyDer<'static>, String> {
-    parse_private_key(&read_bounded(path, MAX_CERT_FILE_BYTES)?)
+/// Returns a message naming the file and what failed.
+pub fn read_private_key(path: impl AsRef<Path>) -> Result<PrivateKeyDer<'static>, String> {
+    let path = path.as_ref();
+    parse_private_key(&read_bounded(path, MAX_CERT_FILE_BYTES)?).map_err(|e| in_file(path, e))
+}
+
+/// Reads a server's (or client's) certificate chain and its private key, and checks that the
+/// key belongs to the chain's first certificate, so a mix-up is reported here, naming both
+/// files, rather than as rustls' bare `InconsistentKeys(KeyMismatch)`.
+///
+/// `provider` loads the key (the same provider the `ServerConfig` will use).
+///
+/// ```no_run
+/// let provider = rustls::crypto::ring::default_provider();
+/// let (chain, key) = certgate::pem::read_identity("server.pem", "server.key", &provider)?;
+/// # Ok::<(), String>(())
+/// ```
+///
+/// # Errors
+///
+/// Returns a message naming the file at fault: unreadable, no certificate or key, a key the
+/// provider cannot use, or (naming both files) a key that is not the certificate's.
+pub fn read_identity(
+    cert_path: impl AsRef<Path>,
+    key_path: impl AsRef<Path>,
+    provider: &rustls::crypto::CryptoProvider,
+) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), String> {
+    let (cert_path, key_path) = (cert_path.as_ref(), key_path.as_ref());
+    let chain = read_certificates(cert_path)?;
+    let key = read_private_key(key_path)?;
+    let signing_key = provider
+        .key_provider
+        .load_private_key(key.clone_key())
+        .map_err(|e| in_file(key_path, format!("not a usable private key: {e}")))?;
+    let certified = rustls::sign::CertifiedKey::new(chain.clone(), signing_key);
+    match certified.keys_match() {
+        // A key type whose public key the provider cannot tell: nothing to compare.
+        Ok(()) | Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => {
+            Ok((chain, key))
+        }
+        Err(rustls::Error::InconsistentKeys(_)) => Err(format!(
+            "the private key in {} does not belong to the certificate in {} (its first \
+             certificate has another public key)",
+            key_path.display(),
+            cert_path.display()
+        )),
+        Err(e) => Err(in_file(
+            cert_path,
+            format!("its first certificate does not parse: {e}"),
+        )),
+    }
+}
+
+/// `<path>: <message>`, unless the message already names the path.
+fn in_file(path: &Path, message: String) -> String {
+    let shown = path.display().to_string();
+    if message.contains(&shown) {
+        message
+    } else {
+        format!("{shown}: {message}")
+    }
 }
 
 /// Reads a whole file, refusing one larger than `max` bytes.

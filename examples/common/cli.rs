@@ -22,6 +22,19 @@ pub(crate) fn init_logging() {
         .init();
 }
 
+/// Binds 127.0.0.1:`port`. Each example binds before it touches the demo PKI folder, so a second
+/// instance on a busy port stops here without re-signing the first one's CRLs.
+pub(crate) async fn bind(port: u16) -> Result<tokio::net::TcpListener, String> {
+    tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .map_err(|e| {
+            format!(
+                "binding 127.0.0.1:{port}: {e} (is another instance running? pass --port N); \
+                 the demo PKI was not touched"
+            )
+        })
+}
+
 /// Parsed command line.
 #[derive(Debug)]
 pub(crate) struct Args {

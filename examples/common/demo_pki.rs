@@ -108,9 +108,13 @@ impl DemoPki {
     pub(crate) fn server_identity(
         &self,
     ) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), Box<dyn Error>> {
-        let chain = certgate::pem::read_certificates(&self.path("server.pem"))?;
-        let key = certgate::pem::read_private_key(&self.path("server.key"))?;
-        Ok((chain, key))
+        // Checks that the key is the certificate's, naming both files if not.
+        let provider = rustls::crypto::ring::default_provider();
+        Ok(certgate::pem::read_identity(
+            self.path("server.pem"),
+            self.path("server.key"),
+            &provider,
+        )?)
     }
 
     /// Ready-to-paste curl commands (label, command, expected result), absolute paths quoted

@@ -28,6 +28,14 @@ impl PolicyError {
         self
     }
 
+    /// Names the certificate or CRL file the field was read from, unless the message does.
+    pub(crate) fn about_file(mut self, file: &str) -> Self {
+        if !self.message.contains(file) {
+            self.message = format!("{file}: {}", self.message);
+        }
+        self
+    }
+
     /// The policy file, when the policy came from one.
     pub fn file(&self) -> Option<&Path> {
         self.file.as_deref()

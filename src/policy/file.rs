@@ -195,25 +195,19 @@ pub(super) fn parse(
 
     for (i, path) in file.trust.anchors.iter().enumerate() {
         let field = format!("trust.anchors[{i}]");
-        for cert in read(
-            base,
-            path,
-            &field,
-            &mut budget,
-            crate::pem::read_certificates,
-        )? {
+        b.note_file(&field, path);
+        for cert in read(base, path, &field, &mut budget, |p| {
+            crate::pem::read_certificates(p)
+        })? {
             b.push_anchor(field.clone(), cert);
         }
     }
     for (i, path) in file.trust.intermediates.iter().enumerate() {
         let field = format!("trust.intermediates[{i}]");
-        for cert in read(
-            base,
-            path,
-            &field,
-            &mut budget,
-            crate::pem::read_certificates,
-        )? {
+        b.note_file(&field, path);
+        for cert in read(base, path, &field, &mut budget, |p| {
+            crate::pem::read_certificates(p)
+        })? {
             b.push_intermediate(field.clone(), cert);
         }
     }
@@ -221,7 +215,10 @@ pub(super) fn parse(
     let rev = file.revocation;
     for (i, path) in rev.crls.iter().enumerate() {
         let field = format!("revocation.crls[{i}]");
-        for crl in read(base, path, &field, &mut budget, crate::pem::read_crls)? {
+        b.note_file(&field, path);
+        for crl in read(base, path, &field, &mut budget, |p| {
+            crate::pem::read_crls(p)
+        })? {
             b.push_crl(field.clone(), crl);
         }
     }

@@ -70,6 +70,10 @@ pub struct VerifierBuilder {
     algorithms: Option<&'static [&'static dyn SignatureVerificationAlgorithm]>,
     /// The `[modes]` of a policy file; carried to the [`Policy`], never read by the verifier.
     modes: ModeRules,
+    /// The policy file this builder was read from, named by every error `build` returns.
+    source: Option<PathBuf>,
+    /// Field → the certificate or CRL file it was read from (as written in the policy).
+    files: HashMap<String, String>,
 }
 
 impl Default for VerifierBuilder {
@@ -101,6 +105,8 @@ impl VerifierBuilder {
             usage: Usage::Client,
             algorithms: None,
             modes: ModeRules::default(),
+            source: None,
+            files: HashMap::new(),
         }
     }
 
@@ -253,6 +259,20 @@ impl VerifierBuilder {
     /// non-conforming anchor, intermediate or CRL, a CRL whose signature does not verify under
     /// a configured issuer, duplicate apps, empty pin windows, out-of-range settings.
     pub fn build(self) -> Result<Verifier, PolicyError> {
+        let (source, files) = (self.source.clone(), self.files.clone());
+        self.build_unnamed().map_err(|e| {
+            let e = match files.get(e.field()) {
+                Some(file) => e.about_file(file),
+                None => e,
+            };
+            match &source {
+                Some(path) => e.in_file(path),
+                None => e,
+            }
+        })
+    }
+
+    fn build_unnamed(self) -> Result<Verifier, PolicyError> {
         let algorithms = match self.algorithms.or_else(default_algorithms) {
             Some(algs) => algs,
             None => {
@@ -464,6 +484,12 @@ impl VerifierBuilder {
         })
     }
 
+    /// Records that `field`'s certificates or CRLs came from `file` (as the policy writes it),
+    /// so that errors about them name it.
+    fn note_file(&mut self, field: &str, file: &str) {
+        self.files.insert(field.to_string(), file.to_string());
+    }
+
     /// Adds an input read from a policy file, naming the field it came from.
     fn push_anchor(&mut self, field: String, cert: CertificateDer<'static>) {
         self.anchors.push((field, cert));
@@ -586,7 +612,9 @@ impl Policy {
         let json = path
             .extension()
             .is_some_and(|e| e.eq_ignore_ascii_case("json"));
-        file::parse(&text, json, Some(base)).map_err(|e| e.in_file(path))
+        let mut builder = file::parse(&text, json, Some(base)).map_err(|e| e.in_file(path))?;
+        builder.source = Some(path.to_path_buf());
+        Ok(builder)
     }
 
     /// Builds a policy from TOML text, resolving relative paths against `base`.

@@ -475,7 +475,7 @@ fn ser_hex<S: Serializer>(bytes: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
 }
 
 fn ser_pin<S: Serializer>(bytes: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&crate::verify::pins::spki_pin_string(bytes))
+    s.serialize_str(&crate::spki_pin_string(bytes))
 }
 
 fn ser_time<S: Serializer>(time: &UnixTime, s: S) -> Result<S::Ok, S::Error> {

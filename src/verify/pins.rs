@@ -7,6 +7,7 @@ use base64::engine::general_purpose::STANDARD;
 use rustls_pki_types::UnixTime;
 
 use super::identity::AppId;
+use crate::spki_pin_string;
 
 /// An SPKI pin: `sha256/<base64>` of a DER SubjectPublicKeyInfo, optionally active only within
 /// a window (so a key rotation can ship to apps long before it is used).
@@ -102,9 +103,11 @@ impl FromStr for Pin {
         let b64 = s
             .strip_prefix("sha256/")
             .ok_or_else(|| format!("not a sha256/<base64> pin: {s:?}"))?;
-        let bytes = STANDARD
-            .decode(b64)
-            .map_err(|e| format!("not a sha256/<base64> pin ({e}): {s:?}"))?;
+        // The decoder's own message ("Invalid symbol 60, offset 0.") helps nobody who copied a
+        // placeholder such as `sha256/<base64>` or `sha256/AAAA…=`.
+        let bytes = STANDARD.decode(b64).map_err(|_| {
+            format!("not a sha256/<base64> pin: {s:?} (what follows sha256/ is not base64)")
+        })?;
         let spki_sha256 = <[u8; 32]>::try_from(bytes.as_slice())
             .map_err(|_| format!("a sha256 pin has 32 bytes, this one {}: {s:?}", bytes.len()))?;
         Ok(Self::from_spki_sha256(spki_sha256))
@@ -115,11 +118,6 @@ impl std::fmt::Display for Pin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&spki_pin_string(&self.spki_sha256))
     }
-}
-
-/// Formats a SHA-256 as a `sha256/<base64>` pin.
-pub(crate) fn spki_pin_string(sha256: &[u8; 32]) -> String {
-    format!("sha256/{}", STANDARD.encode(sha256))
 }
 
 /// Parses a SHA-256 fingerprint written as 64 hex digits, colons allowed between bytes.

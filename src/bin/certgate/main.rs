@@ -252,8 +252,8 @@ fn verify(args: VerifyArgs) -> Result<ExitCode, Failure> {
         }
     }
     for path in &args.crl {
-        let crls = certgate::pem::read_crls(path)
-            .map_err(|e| Failure::Input(format!("--crl {}: {e}", path.display())))?;
+        let crls =
+            certgate::pem::read_crls(path).map_err(|e| Failure::Input(format!("--crl: {e}")))?;
         for crl in crls {
             builder = builder.crl(crl);
         }
@@ -425,8 +425,7 @@ fn read_certs(
     path: &Path,
     what: &str,
 ) -> Result<Vec<rustls_pki_types::CertificateDer<'static>>, Failure> {
-    certgate::pem::read_certificates(path)
-        .map_err(|e| Failure::Input(format!("{what} {}: {e}", path.display())))
+    certgate::pem::read_certificates(path).map_err(|e| Failure::Input(format!("{what}: {e}")))
 }
 
 /// `{"verdict":"accept","identity":{...}}`, fields in that order.

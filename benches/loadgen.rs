@@ -1,7 +1,7 @@
 //! A loopback load test: certgate's server-side cost under real TLS connections.
 //!
 //! ```text
-//! cargo run --release --features axum,server --example loadgen -- \
+//! cargo bench --bench loadgen --features axum,server -- \
 //!     [--seconds N] [--connections C] [--rounds R] [--scenario all|keepalive|handshake|mixed] \
 //!     [--verify-server]
 //! ```
@@ -124,7 +124,11 @@ const MAX_ITERATIONS: u64 = 100_000_000;
 
 #[tokio::main]
 async fn main() {
-    let argv: Vec<String> = std::env::args().skip(1).collect();
+    // `cargo bench` appends `--bench` to the arguments of every bench binary: not ours.
+    let argv: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
     let result = if argv.first().map(String::as_str) == Some("--serve") {
         child_main(&argv).await
     } else {
@@ -164,7 +168,7 @@ struct Args {
 
 impl Args {
     fn parse(argv: &[String]) -> Result<Self, String> {
-        let usage = "usage: cargo run --release --features axum,server --example loadgen -- \
+        let usage = "usage: cargo bench --bench loadgen --features axum,server -- \
                      [--seconds N] [--connections C] [--rounds R] \
                      [--scenario all|keepalive|handshake|mixed] [--verify-server]\n\
                      \n  --seconds N     measured seconds per run, after a 1 s warm-up (default 5, max 600)\
