@@ -90,7 +90,7 @@ pub(crate) async fn run(
 
     let app = Router::new()
         .route("/", get(whoami))
-        .layer(CertGateLayer::new(gate.clone()));
+        .layer(CertGateLayer::new(gate.clone()).show_detail());
 
     // Install the SIGHUP handler before telling anyone the pid: SIGHUP's default is to exit.
     #[cfg(unix)]

@@ -70,4 +70,16 @@ async fn a_second_demo_on_a_busy_port_fails_before_touching_the_pki() {
     assert!(err.contains("the demo PKI was not touched"), "{err}");
     assert_eq!(snapshot(&dir), before);
     drop(busy);
+
+    // The demo policy configures the intermediate: a client that sends its leaf alone (iOS
+    // code passing no intermediates, `openssl s_client -cert` without `-cert_chain`) is
+    // accepted, and a refusal body would carry the detail (the demo turns it on).
+    let policy = certgate::Policy::load(dir.join("policy.toml")).unwrap();
+    let leaf = certgate::pem::read_certificates(dir.join("app.pem")).unwrap();
+    let leaf_only = certgate::PeerChain::new(vec![leaf[0].clone()]);
+    let identity = policy
+        .verifier()
+        .verify(&leaf_only, rustls_pki_types::UnixTime::now())
+        .unwrap();
+    assert_eq!(identity.chain_len(), 3);
 }

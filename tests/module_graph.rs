@@ -4,7 +4,12 @@
 
 // Test code: panics are failures. clippy.toml's allowances only cover #[test] fns, so the
 // helpers below need the file-level allow.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;

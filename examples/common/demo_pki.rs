@@ -49,6 +49,9 @@ const POLICY_TOML: &str = r#"# Demo policy written by certgate's examples. Edit 
 
 [trust]
 anchors = ["root.pem"]
+# Lets clients that send their leaf alone (iOS code that passes no intermediates,
+# `openssl s_client -cert` without `-cert_chain`) complete the path.
+intermediates = ["intermediate.pem"]
 
 [revocation]
 # Revocation is checked for the whole chain by default: the intermediate needs the root's CRL.
