@@ -480,7 +480,6 @@ impl VerifierBuilder {
             limits: self.limits,
             usage: self.usage,
             warnings,
-            modes: self.modes,
         })
     }
 
@@ -576,6 +575,8 @@ pub(crate) fn default_algorithms() -> Option<&'static [&'static dyn SignatureVer
 pub struct Policy {
     verifier: Arc<Verifier>,
     source: Option<PathBuf>,
+    /// The `[modes]` section: gate settings, kept beside the verifier (which never reads them).
+    modes: Arc<ModeRules>,
 }
 
 impl Policy {
@@ -587,12 +588,26 @@ impl Policy {
     /// A [`PolicyError`] naming the file and the field.
     pub fn load(path: impl AsRef<Path>) -> Result<Self, PolicyError> {
         let path = path.as_ref();
-        let verifier = Self::builder_from_file(path)?
-            .build()
-            .map_err(|e| e.in_file(path))?;
+        let mut policy =
+            Self::from_builder(Self::builder_from_file(path)?).map_err(|e| e.in_file(path))?;
+        policy.source = Some(path.to_path_buf());
+        Ok(policy)
+    }
+
+    /// Builds `builder` into a policy, keeping what the builder read from a policy file beside
+    /// the verifier (its `[modes]`). `Policy::from_verifier(builder.build()?)` would drop them.
+    ///
+    /// # Errors
+    ///
+    /// The [`PolicyError`] of [`VerifierBuilder::build`].
+    pub fn from_builder(mut builder: VerifierBuilder) -> Result<Self, PolicyError> {
+        let modes = Arc::new(std::mem::take(&mut builder.modes));
+        let source = builder.source.clone();
+        let verifier = builder.build()?;
         Ok(Self {
             verifier: Arc::new(verifier),
-            source: Some(path.to_path_buf()),
+            source,
+            modes,
         })
     }
 
@@ -623,11 +638,7 @@ impl Policy {
     ///
     /// A [`PolicyError`] naming the field.
     pub fn from_toml_str(text: &str, base: &Path) -> Result<Self, PolicyError> {
-        let verifier = file::parse(text, false, Some(base))?.build()?;
-        Ok(Self {
-            verifier: Arc::new(verifier),
-            source: None,
-        })
+        Self::from_builder(file::parse(text, false, Some(base))?)
     }
 
     /// Parses and validates policy text (TOML, or JSON when `json`) without touching the file
@@ -653,13 +664,14 @@ impl Policy {
         Self {
             verifier: Arc::new(verifier),
             source: None,
+            modes: Arc::default(),
         }
     }
 
     /// The enforce/observe modes the policy file asks for (its `[modes]` section). A
     /// [`Gate`](crate::Gate) applies them, under any the gate's builder sets.
     pub fn modes(&self) -> &ModeRules {
-        &self.verifier.modes
+        &self.modes
     }
 
     /// The verifier this policy built.

@@ -152,9 +152,6 @@ pub struct Verifier {
     pub(crate) limits: Limits,
     pub(crate) usage: Usage,
     pub(crate) warnings: Vec<String>,
-    /// The policy file's `[modes]`, kept with the snapshot so a reload changes them too. The
-    /// verifier never reads them: the gate does.
-    pub(crate) modes: crate::policy::ModeRules,
 }
 
 /// What a path that passed certgate's own checks contributes to the verdict.

@@ -292,22 +292,20 @@ fn verify(args: VerifyArgs) -> Result<ExitCode, Failure> {
     if usage != Usage::Client && args.policy.is_none() {
         builder = builder.require_app_id(false);
     }
-    let verifier = builder
-        .usage(usage)
-        .build()
-        .map_err(|e| match &args.policy {
-            Some(path) if e.file().is_none() => Failure::Policy(format!("{}: {e}", path.display())),
-            Some(_) => Failure::Policy(e.to_string()),
-            None => Failure::Input(e.to_string()),
-        })?;
-    for warning in verifier.warnings() {
+    // From the builder, so the policy file's `[modes]` come along.
+    let policy = Policy::from_builder(builder.usage(usage)).map_err(|e| match &args.policy {
+        Some(path) if e.file().is_none() => Failure::Policy(format!("{}: {e}", path.display())),
+        Some(_) => Failure::Policy(e.to_string()),
+        None => Failure::Input(e.to_string()),
+    })?;
+    for warning in policy.warnings() {
         eprintln!("certgate: warning: {warning}");
     }
     let chain = read_certs(&args.chain, "CHAIN")?;
 
     // Judged as a gate with the policy's `[modes]` judges it: a rejection whose every code is
     // observed is reported as "observe" and exits 0, like a request the server lets through.
-    let gate = certgate::Gate::new(certgate::Policy::from_verifier(verifier));
+    let gate = certgate::Gate::new(policy);
     let verdict = gate.check(&PeerChain::new(chain), now);
     let line = match (verdict.identity(), verdict.rejection()) {
         (Some(identity), _) => {
