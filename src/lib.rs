@@ -27,6 +27,7 @@
 
 mod cache;
 mod events;
+pub mod forwarded;
 mod gate;
 mod layer;
 mod peer_chain;

@@ -33,6 +33,8 @@ struct PolicyFile {
     apps: Vec<App>,
     #[serde(default)]
     modes: super::modes::ModesSection,
+    #[serde(default)]
+    forwarded: Option<crate::forwarded::ForwardedSection>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -272,6 +274,9 @@ pub(super) fn parse(
         .strict_profile(file.profile.strict)
         .allow_missing_eku(file.profile.allow_missing_eku);
     b = b.limits(file.limits);
+    if let Some(section) = file.forwarded {
+        b.forwarded = Some(forwarded(section, base, &mut budget)?);
+    }
 
     for (i, spec) in file.pins.iter().enumerate() {
         let field = format!("pins[{i}]");
@@ -293,6 +298,29 @@ pub(super) fn parse(
         b.push_app(field, rule);
     }
     Ok(b)
+}
+
+/// Validates `[forwarded]` and reads its proxy identity anchors, each checked as a trust anchor.
+fn forwarded(
+    section: crate::forwarded::ForwardedSection,
+    base: Option<&Path>,
+    budget: &mut u64,
+) -> Result<crate::forwarded::ForwardedConfig, PolicyError> {
+    let mut config = section
+        .validate()
+        .map_err(|(field, message)| PolicyError::new(format!("forwarded.{field}"), message))?;
+    if let Some(identity) = config.proxy_identity_mut() {
+        for (i, path) in identity.anchor_files().to_vec().iter().enumerate() {
+            let field = format!("forwarded.proxy_identity.anchors[{i}]");
+            for cert in read(base, path, &field, budget, crate::pem::read_certificates)? {
+                webpki::anchor_from_trusted_cert(&cert).map_err(|_| {
+                    PolicyError::new(field.clone(), format!("{path}: not a usable trust anchor"))
+                })?;
+                identity.push_anchor(cert);
+            }
+        }
+    }
+    Ok(config)
 }
 
 fn pin(spec: &PinSpec, field: &str) -> Result<Pin, PolicyError> {

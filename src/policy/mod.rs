@@ -69,6 +69,8 @@ pub struct VerifierBuilder {
     algorithms: Option<&'static [&'static dyn SignatureVerificationAlgorithm]>,
     /// The `[modes]` of a policy file; carried to the [`Policy`], never read by the verifier.
     modes: ModeRules,
+    /// The `[forwarded]` section of a policy file; carried to the [`Policy`].
+    forwarded: Option<crate::forwarded::ForwardedConfig>,
 }
 
 impl Default for VerifierBuilder {
@@ -99,6 +101,7 @@ impl VerifierBuilder {
             usage: Usage::Client,
             algorithms: None,
             modes: ModeRules::default(),
+            forwarded: None,
         }
     }
 
@@ -516,6 +519,7 @@ fn default_algorithms() -> Option<&'static [&'static dyn SignatureVerificationAl
 pub struct Policy {
     verifier: Arc<Verifier>,
     source: Option<PathBuf>,
+    forwarded: Option<Arc<crate::forwarded::ForwardedConfig>>,
 }
 
 impl Policy {
@@ -527,12 +531,13 @@ impl Policy {
     /// A [`PolicyError`] naming the file and the field.
     pub fn load(path: impl AsRef<Path>) -> Result<Self, PolicyError> {
         let path = path.as_ref();
-        let verifier = Self::builder_from_file(path)?
-            .build()
-            .map_err(|e| e.in_file(path))?;
+        let mut builder = Self::builder_from_file(path)?;
+        let forwarded = builder.forwarded.take().map(Arc::new);
+        let verifier = builder.build().map_err(|e| e.in_file(path))?;
         Ok(Self {
             verifier: Arc::new(verifier),
             source: Some(path.to_path_buf()),
+            forwarded,
         })
     }
 
@@ -561,10 +566,13 @@ impl Policy {
     ///
     /// A [`PolicyError`] naming the field.
     pub fn from_toml_str(text: &str, base: &Path) -> Result<Self, PolicyError> {
-        let verifier = file::parse(text, false, Some(base))?.build()?;
+        let mut builder = file::parse(text, false, Some(base))?;
+        let forwarded = builder.forwarded.take().map(Arc::new);
+        let verifier = builder.build()?;
         Ok(Self {
             verifier: Arc::new(verifier),
             source: None,
+            forwarded,
         })
     }
 
@@ -591,7 +599,21 @@ impl Policy {
         Self {
             verifier: Arc::new(verifier),
             source: None,
+            forwarded: None,
         }
+    }
+
+    /// The same policy reading client certificates forwarded by trusted proxies (what a
+    /// `[forwarded]` section sets in a file).
+    pub fn with_forwarded(mut self, config: crate::forwarded::ForwardedConfig) -> Self {
+        self.forwarded = Some(Arc::new(config));
+        self
+    }
+
+    /// The `[forwarded]` section: how trusted proxies forward client certificates, if the
+    /// policy accepts forwarded certificates at all.
+    pub fn forwarded(&self) -> Option<&crate::forwarded::ForwardedConfig> {
+        self.forwarded.as_deref()
     }
 
     /// The enforce/observe modes the policy file asks for (its `[modes]` section). A
