@@ -313,9 +313,18 @@ fn forwarded(
         for (i, path) in identity.anchor_files().to_vec().iter().enumerate() {
             let field = format!("forwarded.proxy_identity.anchors[{i}]");
             for cert in read(base, path, &field, budget, crate::pem::read_certificates)? {
-                webpki::anchor_from_trusted_cert(&cert).map_err(|_| {
-                    PolicyError::new(field.clone(), format!("{path}: not a usable trust anchor"))
-                })?;
+                // The checks `trust.anchors` get under the strict profile, always.
+                let unusable = |why: String| {
+                    PolicyError::new(
+                        field.clone(),
+                        format!("{path}: not a usable trust anchor: {why}"),
+                    )
+                };
+                webpki::anchor_from_trusted_cert(&cert).map_err(|e| unusable(format!("{e:?}")))?;
+                let facts = crate::verify::facts::CertFacts::parse(&cert).map_err(unusable)?;
+                crate::verify::profile::check_anchor_structure(&facts).map_err(
+                    |(rule, detail)| unusable(format!("profile violation ({rule}): {detail}")),
+                )?;
                 identity.push_anchor(cert);
             }
         }
