@@ -230,6 +230,13 @@ pub fn parse_xfcc(
     let Some(last) = elements.last() else {
         return Err(syntax(0, "no element"));
     };
+    if !last.has_certificate() {
+        return Err(ForwardedError::MissingCertificate {
+            detail: "the last XFCC element has no Cert or Chain (set Envoy's \
+                     set_current_client_cert_details cert or chain)"
+                .into(),
+        });
+    }
     let hash = match &last.hash {
         None => None,
         Some(hex) => Some(parse_sha256_hex(hex).ok_or_else(|| ForwardedError::Syntax {
