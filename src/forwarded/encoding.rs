@@ -44,12 +44,19 @@ pub(super) fn occurrences(haystack: &[u8], needle: &[u8]) -> usize {
     count
 }
 
-/// Position of the first `needle` in `haystack`.
+/// Position of the first `needle` in `haystack`: scans for its first byte, then compares
+/// (the needles here start with `-` or `:`, rare in base64 text).
 pub(super) fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    if needle.is_empty() || needle.len() > haystack.len() {
-        return None;
+    let (&first, _) = needle.split_first()?;
+    let mut from = 0usize;
+    loop {
+        let rest = haystack.get(from..)?;
+        let at = from.checked_add(rest.iter().position(|b| *b == first)?)?;
+        if haystack.get(at..at.checked_add(needle.len())?) == Some(needle) {
+            return Some(at);
+        }
+        from = at.checked_add(1)?;
     }
-    haystack.windows(needle.len()).position(|w| w == needle)
 }
 
 /// Decodes `%XX` escapes. `+` stays a plus (this is not form encoding: AWS and nginx leave
@@ -59,6 +66,18 @@ pub(super) fn percent_decode(value: &[u8]) -> Result<Vec<u8>, ForwardedError> {
     let mut out = Vec::with_capacity(value.len());
     let mut i = 0usize;
     while let Some(&b) = value.get(i) {
+        // A run without escapes is copied at once.
+        let run = value
+            .get(i..)
+            .unwrap_or_default()
+            .iter()
+            .take_while(|b| **b != b'%' && (b.is_ascii_graphic() || **b == b' ' || **b == b'\t'))
+            .count();
+        if run > 0 {
+            out.extend_from_slice(value.get(i..i.saturating_add(run)).unwrap_or_default());
+            i = i.saturating_add(run);
+            continue;
+        }
         if b == b'%' {
             let hi = value.get(i.saturating_add(1)).copied().and_then(hex_digit);
             let lo = value.get(i.saturating_add(2)).copied().and_then(hex_digit);
@@ -272,8 +291,11 @@ pub(super) fn comma_joined_base64(
         .split(|b| *b == b',')
         .enumerate()
         .map(|(i, part)| {
-            let what = format!("certificate {i} of the list");
-            one_der(base64_decode(part, &what)?, &what)
+            one_der(
+                base64_decode(part, "a certificate of the list")?,
+                "a certificate of the list",
+            )
+            .map_err(|e| e.at_index(i))
         })
         .collect()
 }

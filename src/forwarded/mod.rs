@@ -259,6 +259,26 @@ impl ForwardedError {
     }
 }
 
+impl ForwardedError {
+    /// The same error, its detail saying which list member (0-based) it is about. Built only
+    /// on the error path.
+    fn at_index(self, i: usize) -> Self {
+        let add = |detail: String| format!("{detail} (member {i})");
+        match self {
+            Self::Syntax { detail } => Self::Syntax {
+                detail: add(detail),
+            },
+            Self::Encoding { detail } => Self::Encoding {
+                detail: add(detail),
+            },
+            Self::NotACertificate { detail } => Self::NotACertificate {
+                detail: add(detail),
+            },
+            other => other,
+        }
+    }
+}
+
 impl From<ForwardedError> for Rejection {
     fn from(err: ForwardedError) -> Self {
         err.to_rejection()

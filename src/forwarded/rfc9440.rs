@@ -45,7 +45,9 @@ pub fn parse_rfc9440(
             if member.is_empty() && chain.trim_ascii().is_empty() {
                 break; // an empty list
             }
-            certs.push(byte_sequence(member, &format!("Client-Cert-Chain[{i}]"))?);
+            certs.push(
+                byte_sequence(member, "a Client-Cert-Chain member").map_err(|e| e.at_index(i))?,
+            );
         }
     }
     Ok(ForwardedCertificates {

@@ -117,13 +117,20 @@ pub fn parse_xfcc_elements(
                         text.push(escaped);
                         i = i.saturating_add(2);
                     }
-                    Some(&b) => {
-                        text.push(b);
-                        i = i.saturating_add(1);
+                    Some(_) => {
+                        // A run without quote or backslash is copied at once.
+                        let rest = value.get(i..).unwrap_or_default();
+                        let run = rest
+                            .iter()
+                            .take_while(|b| **b != b'"' && **b != b'\\')
+                            .count();
+                        text.extend_from_slice(rest.get(..run).unwrap_or_default());
+                        i = i.saturating_add(run);
                     }
                 }
             }
         } else {
+            let start = i;
             while let Some(&b) = value.get(i) {
                 if b == b';' || b == b',' {
                     break;
@@ -131,15 +138,15 @@ pub fn parse_xfcc_elements(
                 if b == b'"' {
                     return Err(syntax(i, "a quote inside an unquoted value"));
                 }
-                text.push(b);
                 i = i.saturating_add(1);
             }
+            text.extend_from_slice(value.get(start..i).unwrap_or_default());
         }
         // After a value: `;`, `,` or the end, and nothing else (spaces allowed).
         while value.get(i).is_some_and(|b| *b == b' ' || *b == b'\t') {
             i = i.saturating_add(1);
         }
-        let text = text_of(&text, i)?;
+        let text = text_of(text, i)?;
         set(&mut element, key, text, i)?;
         pairs_in_element = pairs_in_element.saturating_add(1);
         match value.get(i) {
@@ -162,11 +169,11 @@ pub fn parse_xfcc_elements(
 }
 
 /// A value's bytes as text: control characters are refused.
-fn text_of(bytes: &[u8], at: usize) -> Result<String, ForwardedError> {
+fn text_of(bytes: Vec<u8>, at: usize) -> Result<String, ForwardedError> {
     if bytes.iter().any(u8::is_ascii_control) {
         return Err(syntax(at, "a control character in a value"));
     }
-    String::from_utf8(bytes.to_vec()).map_err(|_| syntax(at, "a value is not UTF-8"))
+    String::from_utf8(bytes).map_err(|_| syntax(at, "a value is not UTF-8"))
 }
 
 fn set(
@@ -175,23 +182,23 @@ fn set(
     text: String,
     at: usize,
 ) -> Result<(), ForwardedError> {
-    let once = |slot: &mut Option<String>, name: &str| {
+    let once = |slot: &mut Option<String>, name: &str, text: String| {
         if slot.is_some() {
             return Err(syntax(at, &format!("{name} given twice in one element")));
         }
-        *slot = Some(text.clone());
+        *slot = Some(text);
         Ok(())
     };
     if key.eq_ignore_ascii_case(b"By") {
         element.by.push(text);
     } else if key.eq_ignore_ascii_case(b"Hash") {
-        once(&mut element.hash, "Hash")?;
+        once(&mut element.hash, "Hash", text)?;
     } else if key.eq_ignore_ascii_case(b"Cert") {
-        once(&mut element.cert, "Cert")?;
+        once(&mut element.cert, "Cert", text)?;
     } else if key.eq_ignore_ascii_case(b"Chain") {
-        once(&mut element.chain, "Chain")?;
+        once(&mut element.chain, "Chain", text)?;
     } else if key.eq_ignore_ascii_case(b"Subject") {
-        once(&mut element.subject, "Subject")?;
+        once(&mut element.subject, "Subject", text)?;
     } else if key.eq_ignore_ascii_case(b"URI") {
         element.uri.push(text);
     } else if key.eq_ignore_ascii_case(b"DNS") {
