@@ -14,7 +14,8 @@ set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
 corpus="${1:-$here/corpus}"
-targets=(crl_load pem policy inspect verify_chain verify_mutated csr)
+targets=(crl_load pem policy inspect verify_chain verify_mutated csr
+  forwarded_xfcc forwarded_rfc9440 forwarded_url_pem forwarded_base64)
 for t in "${targets[@]}"; do mkdir -p "$corpus/$t"; done
 
 # --- Policy texts (no openssl needed) ------------------------------------------------------
@@ -128,6 +129,45 @@ EOF
 cat >"$pol/seed-grace.json" <<'EOF'
 {"trust": {"anchors": []}, "revocation": {"expired_crl": "grace", "grace_hours": 2161}}
 EOF
+
+# --- Forwarded-header vectors (third-party data: copied into the git-ignored corpus at run
+# time only, never committed) ---------------------------------------------------------------
+vectors="${CERTGATE_VECTORS:-$here/../../shared/vectors}"
+if [ -f "$vectors/README.md" ]; then
+  v="$vectors"
+  # One-line files, final newline removed.
+  put() { tr -d '\n' <"$v/$2" >"$corpus/$1/$3"; }
+  # Every non-comment line of a file, one seed each.
+  lines() {
+    local n=0 line
+    while IFS= read -r line; do
+      case "$line" in '#'* | '') continue ;; esac
+      n=$((n + 1))
+      printf '%s' "$line" >"$corpus/$1/$3-$n"
+    done <"$v/$2"
+  }
+  put forwarded_xfcc constructed/envoy.XFCC.hash-cert-chain.txt seed-hash-cert-chain
+  put forwarded_xfcc constructed/envoy.XFCC.injected-by-client-then-APPEND_FORWARD.txt seed-injected
+  lines forwarded_xfcc xfcc/envoy-docs-examples.txt seed-docs
+  lines forwarded_xfcc xfcc/envoy-integration-test-expected.txt seed-integration
+  # forwarded_rfc9440 reads "Client-Cert\nClient-Cert-Chain".
+  { tr -d '\n' <"$v/rfc9440/Client-Cert.txt"; printf '\n'; tr -d '\n' <"$v/rfc9440/Client-Cert-Chain.txt"; } \
+    >"$corpus/forwarded_rfc9440/seed-cert-and-chain"
+  put forwarded_rfc9440 rfc9440/Client-Cert.txt seed-cert
+  put forwarded_url_pem constructed/alb-passthrough.X-Amzn-Mtls-Clientcert.all-escaped.txt seed-alb-all-escaped
+  put forwarded_url_pem constructed/alb-passthrough.X-Amzn-Mtls-Clientcert.safe-plus-eq-slash.txt seed-alb-safe
+  put forwarded_url_pem constructed/alb-verify.X-Amzn-Mtls-Clientcert-Leaf.safe-plus-eq-slash.txt seed-alb-leaf
+  put forwarded_url_pem constructed/cloudfront.CloudFront-Viewer-Cert-Pem.txt seed-cloudfront
+  put forwarded_base64 traefik/X-Forwarded-Tls-Client-Cert.leaf.txt seed-traefik-leaf
+  put forwarded_base64 traefik/X-Forwarded-Tls-Client-Cert.leaf+ca.txt seed-traefik-leaf-ca
+  put forwarded_base64 constructed/traefik.X-Forwarded-Tls-Client-Cert.leaf+intermediate.txt seed-traefik-constructed
+  put forwarded_base64 constructed/cloudflare.Cf-Client-Cert-Der-Base64.txt seed-cloudflare
+  put forwarded_base64 constructed/azure.X-ARR-ClientCert.txt seed-azure
+  put forwarded_base64 constructed/haproxy.ssl_c_der_base64.txt seed-haproxy
+  put forwarded_base64 constructed/haproxy.ssl_c_chain_der_base64.txt seed-haproxy-chain
+else
+  echo "seed.sh: no vectors at $vectors (set CERTGATE_VECTORS); forwarded_* targets start empty"
+fi
 
 if ! command -v openssl >/dev/null 2>&1; then
   echo "seed.sh: openssl not found; wrote policy seeds only (the other targets start empty)"

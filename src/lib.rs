@@ -28,6 +28,7 @@
 mod cache;
 mod connection;
 mod events;
+pub mod forwarded;
 mod gate;
 mod layer;
 mod peer_chain;

@@ -176,6 +176,19 @@ pub enum Rejection {
         /// What was found instead.
         detail: String,
     },
+    /// A trusted proxy's forwarded-certificate header does not parse (or is over its limits).
+    #[error("malformed forwarded certificate: {detail}")]
+    MalformedForwardedCertificate {
+        /// What the parser said.
+        detail: String,
+    },
+    /// A trusted proxy's forwarded-certificate header contradicts itself (the XFCC `Hash` is
+    /// not the SHA-256 of the forwarded leaf).
+    #[error("forwarded certificate mismatch: {detail}")]
+    ForwardedMismatch {
+        /// What disagrees.
+        detail: String,
+    },
 }
 
 impl Rejection {
@@ -203,6 +216,8 @@ impl Rejection {
         "no_app_id",
         "name_mismatch",
         "unsupported_algorithm",
+        "malformed_forwarded_certificate",
+        "forwarded_mismatch",
     ];
 
     /// The codes decided before the chain is shown to reach a trust anchor: any client gets
@@ -223,6 +238,8 @@ impl Rejection {
         "chain_too_large",
         "path_budget_exceeded",
         "unsupported_algorithm",
+        "malformed_forwarded_certificate",
+        "forwarded_mismatch",
     ];
 
     /// Codes whose built-in mode is observe: switching on the check that gives them refuses
@@ -255,6 +272,8 @@ impl Rejection {
             Self::UnknownIssuer { .. } => "unknown_issuer",
             Self::UnsupportedAlgorithm { .. } => "unsupported_algorithm",
             Self::WrongKeyUsage { .. } => "wrong_key_usage",
+            Self::MalformedForwardedCertificate { .. } => "malformed_forwarded_certificate",
+            Self::ForwardedMismatch { .. } => "forwarded_mismatch",
         }
     }
 
@@ -282,7 +301,9 @@ impl Rejection {
             | Self::Revoked { .. }
             | Self::UnknownIssuer { .. }
             | Self::UnsupportedAlgorithm { .. }
-            | Self::WrongKeyUsage { .. } => http::StatusCode::FORBIDDEN,
+            | Self::WrongKeyUsage { .. }
+            | Self::MalformedForwardedCertificate { .. }
+            | Self::ForwardedMismatch { .. } => http::StatusCode::FORBIDDEN,
         }
     }
 
@@ -679,7 +700,9 @@ impl Rejection {
             | Self::RevocationUnknown { detail, .. }
             | Self::UnknownIssuer { detail }
             | Self::UnsupportedAlgorithm { detail }
-            | Self::WrongKeyUsage { detail } => detail.capacity(),
+            | Self::WrongKeyUsage { detail }
+            | Self::MalformedForwardedCertificate { detail }
+            | Self::ForwardedMismatch { detail } => detail.capacity(),
             _ => 0,
         }
     }
@@ -722,6 +745,10 @@ impl Rejection {
                 Self::UnsupportedAlgorithm { detail: b(detail) }
             }
             Self::WrongKeyUsage { detail } => Self::WrongKeyUsage { detail: b(detail) },
+            Self::MalformedForwardedCertificate { detail } => {
+                Self::MalformedForwardedCertificate { detail: b(detail) }
+            }
+            Self::ForwardedMismatch { detail } => Self::ForwardedMismatch { detail: b(detail) },
             other => other,
         }
     }

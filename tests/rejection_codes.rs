@@ -8,7 +8,7 @@ use rustls_pki_types::UnixTime;
 
 /// The codes as released, in order. New codes are appended here and in `Rejection::CODES`;
 /// nothing is ever renamed, removed or reordered.
-const GOLDEN: [&str; 22] = [
+const GOLDEN: [&str; 24] = [
     "no_certificate",
     "malformed_certificate",
     "unknown_issuer",
@@ -31,6 +31,8 @@ const GOLDEN: [&str; 22] = [
     "no_app_id",
     "name_mismatch",
     "unsupported_algorithm",
+    "malformed_forwarded_certificate",
+    "forwarded_mismatch",
 ];
 
 /// One value of every variant (the enum is `#[non_exhaustive]`, so a new variant must be
@@ -81,6 +83,8 @@ fn one_of_each() -> Vec<Rejection> {
         Rejection::NoAppId { detail: "x".into() },
         Rejection::NameMismatch,
         Rejection::UnsupportedAlgorithm { detail: "x".into() },
+        Rejection::MalformedForwardedCertificate { detail: "x".into() },
+        Rejection::ForwardedMismatch { detail: "x".into() },
     ]
 }
 

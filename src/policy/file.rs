@@ -33,6 +33,8 @@ struct PolicyFile {
     apps: Vec<App>,
     #[serde(default)]
     modes: super::modes::ModesSection,
+    #[serde(default)]
+    forwarded: Option<crate::forwarded::ForwardedSection>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -277,6 +279,9 @@ pub(super) fn parse(
         .min_rsa_bits(file.profile.min_rsa_bits)
         .allow_missing_eku(file.profile.allow_missing_eku);
     b = b.limits(file.limits);
+    if let Some(section) = file.forwarded {
+        b.forwarded = Some(forwarded(section, base, &mut budget)?);
+    }
 
     for (i, spec) in file.pins.iter().enumerate() {
         let field = format!("pins[{i}]");
@@ -298,6 +303,48 @@ pub(super) fn parse(
         b.push_app(field, rule);
     }
     Ok(b)
+}
+
+/// Validates `[forwarded]` and reads its proxy identity anchors, each checked as a trust anchor.
+fn forwarded(
+    section: crate::forwarded::ForwardedSection,
+    base: Option<&Path>,
+    budget: &mut u64,
+) -> Result<crate::forwarded::ForwardedConfig, PolicyError> {
+    let mut config = section
+        .validate()
+        .map_err(|(field, message)| PolicyError::new(format!("forwarded.{field}"), message))?;
+    if let Some(identity) = config.proxy_identity_mut() {
+        for (i, path) in identity.anchor_files().to_vec().iter().enumerate() {
+            let field = format!("forwarded.proxy_identity.anchors[{i}]");
+            for cert in read(base, path, &field, budget, |p| {
+                crate::pem::read_certificates(p)
+            })? {
+                // The checks `trust.anchors` get under the strict profile, always.
+                let unusable = |why: String| {
+                    PolicyError::new(
+                        field.clone(),
+                        format!("{path}: not a usable trust anchor: {why}"),
+                    )
+                };
+                webpki::anchor_from_trusted_cert(&cert).map_err(|e| unusable(format!("{e:?}")))?;
+                let facts = crate::verify::facts::CertFacts::parse(&cert).map_err(unusable)?;
+                crate::verify::profile::check_anchor_structure(
+                    &facts,
+                    &cert,
+                    &crate::verify::profile::Settings {
+                        min_rsa_bits: 2048,
+                        // Without a provider the policy fails to build anyway ("no signature
+                        // algorithms"); with one, its keys are the ones a proxy's may use.
+                        algorithms: super::default_algorithms().unwrap_or(&[]),
+                    },
+                )
+                .map_err(|r| unusable(r.to_string()))?;
+                identity.push_anchor(cert);
+            }
+        }
+    }
+    Ok(config)
 }
 
 fn pin(spec: &PinSpec, field: &str) -> Result<Pin, PolicyError> {

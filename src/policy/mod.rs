@@ -74,6 +74,8 @@ pub struct VerifierBuilder {
     source: Option<PathBuf>,
     /// Field → the certificate or CRL file it was read from (as written in the policy).
     files: HashMap<String, String>,
+    /// The `[forwarded]` section of a policy file; carried to the [`Policy`].
+    forwarded: Option<crate::forwarded::ForwardedConfig>,
 }
 
 impl Default for VerifierBuilder {
@@ -107,6 +109,7 @@ impl VerifierBuilder {
             modes: ModeRules::default(),
             source: None,
             files: HashMap::new(),
+            forwarded: None,
         }
     }
 
@@ -577,6 +580,7 @@ pub struct Policy {
     source: Option<PathBuf>,
     /// The `[modes]` section: gate settings, kept beside the verifier (which never reads them).
     modes: Arc<ModeRules>,
+    forwarded: Option<Arc<crate::forwarded::ForwardedConfig>>,
 }
 
 impl Policy {
@@ -602,12 +606,14 @@ impl Policy {
     /// The [`PolicyError`] of [`VerifierBuilder::build`].
     pub fn from_builder(mut builder: VerifierBuilder) -> Result<Self, PolicyError> {
         let modes = Arc::new(std::mem::take(&mut builder.modes));
+        let forwarded = builder.forwarded.take().map(Arc::new);
         let source = builder.source.clone();
         let verifier = builder.build()?;
         Ok(Self {
             verifier: Arc::new(verifier),
             source,
             modes,
+            forwarded,
         })
     }
 
@@ -665,7 +671,21 @@ impl Policy {
             verifier: Arc::new(verifier),
             source: None,
             modes: Arc::default(),
+            forwarded: None,
         }
+    }
+
+    /// The same policy reading client certificates forwarded by trusted proxies (what a
+    /// `[forwarded]` section sets in a file).
+    pub fn with_forwarded(mut self, config: crate::forwarded::ForwardedConfig) -> Self {
+        self.forwarded = Some(Arc::new(config));
+        self
+    }
+
+    /// The `[forwarded]` section: how trusted proxies forward client certificates, if the
+    /// policy accepts forwarded certificates at all.
+    pub fn forwarded(&self) -> Option<&crate::forwarded::ForwardedConfig> {
+        self.forwarded.as_deref()
     }
 
     /// The enforce/observe modes the policy file asks for (its `[modes]` section). A
