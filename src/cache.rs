@@ -295,6 +295,22 @@ impl VerdictCache {
         entry
     }
 
+    /// A verdict that is not cached (a forwarded header that does not parse): it answers for
+    /// `now` only.
+    pub(crate) fn uncached(rejections: Rejections, now: UnixTime) -> Arc<VerdictEntry> {
+        Arc::new(VerdictEntry {
+            result: Err(Box::new(Rejected {
+                rejections,
+                fingerprint: None,
+            })),
+            valid_from: now,
+            valid_until: UnixTime::since_unix_epoch(Duration::from_secs(
+                now.as_secs().saturating_add(1),
+            )),
+            ttl_secs: 0,
+        })
+    }
+
     /// Current counters.
     pub fn stats(&self) -> CacheStats {
         CacheStats {

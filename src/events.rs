@@ -86,6 +86,7 @@ impl ConnectionEvent {
     /// The codes of connection events that are not certificate rejections.
     pub const CODES: &'static [&'static str] = &[
         Self::CONNECTION_LIMIT,
+        Self::FORWARDED_UNTRUSTED,
         Self::HANDSHAKE_FAILED,
         Self::HANDSHAKE_TIMEOUT,
         Self::PLAIN_HTTP,
@@ -93,6 +94,9 @@ impl ConnectionEvent {
     ];
     /// The server was at its limit of concurrent connections; this one was closed at once.
     pub const CONNECTION_LIMIT: &'static str = "connection_limit";
+    /// A request from a peer outside `forwarded.trusted_proxies` carried a forwarded
+    /// client-certificate header: it was removed, and the request judged on its own chain.
+    pub const FORWARDED_UNTRUSTED: &'static str = "forwarded_untrusted";
     /// The TLS handshake failed for a reason other than the client certificate (no common
     /// protocol or cipher suite, a malformed record, an alert from the client, …).
     pub const HANDSHAKE_FAILED: &'static str = "handshake_failed";

@@ -266,6 +266,13 @@ impl ResolvedModes {
     fn mode_for(&self, code: &str) -> Mode {
         self.per_code.get(code).copied().unwrap_or(self.default)
     }
+
+    /// Whether `entry` is refused: rejected, with at least one of its codes enforced.
+    fn refuses(&self, entry: &VerdictEntry) -> bool {
+        entry
+            .rejections()
+            .is_some_and(|all| all.codes().any(|code| self.mode_for(code) == Mode::Enforce))
+    }
 }
 
 /// The shared verification handle: `Clone`, `Send + Sync`.
@@ -386,19 +393,59 @@ impl Gate {
                 )
             }
         };
-        let refused = entry.rejections().is_some_and(|all| {
-            all.codes()
-                .any(|code| snapshot.modes.mode_for(code) == Mode::Enforce)
-        });
         let verdict = Verdict {
+            refused: snapshot.modes.refuses(&entry),
             entry,
-            refused,
             cached,
             generation: snapshot.generation,
             show_detail: false,
         };
         self.emit(&verdict, now, peer);
         verdict
+    }
+
+    /// The verdict for a request refused before any chain could be read (a forwarded header
+    /// from a trusted proxy that does not parse): not cached, judged by the modes like any
+    /// other, with an event.
+    pub(crate) fn refuse_unread(&self, rejection: Rejection, peer: Option<SocketAddr>) -> Verdict {
+        let snapshot = self.inner.current.load();
+        let now = (self.inner.clock)();
+        let entry = VerdictCache::uncached(Rejections::new(rejection), now);
+        let verdict = Verdict {
+            refused: snapshot.modes.refuses(&entry),
+            entry,
+            cached: false,
+            generation: snapshot.generation,
+            show_detail: false,
+        };
+        self.emit(&verdict, now, peer);
+        verdict
+    }
+
+    /// Reports a forwarded-certificate header that came from an untrusted peer and was
+    /// removed (someone trying to present an identity without a certificate).
+    pub(crate) fn untrusted_forwarded_header(&self, peer: Option<SocketAddr>) {
+        if let Some(peer_addr) = peer {
+            self.inner.sink.record_connection(&crate::events::ConnectionEvent {
+                code: crate::events::ConnectionEvent::FORWARDED_UNTRUSTED,
+                peer_addr,
+                detail: Some(
+                    "a forwarded client-certificate header from a peer outside                      forwarded.trusted_proxies was removed"
+                        .into(),
+                ),
+            });
+        }
+        // Debug, not warn: any client can send the header, and logs must not be its to fill.
+        tracing::debug!(
+            target: "certgate",
+            peer = peer.map(tracing::field::display),
+            "forwarded certificate header from an untrusted peer removed"
+        );
+    }
+
+    /// The current policy's `[forwarded]` section.
+    pub(crate) fn forwarded(&self) -> Option<Arc<crate::forwarded::ForwardedConfig>> {
+        self.inner.current.load().policy.forwarded_shared().cloned()
     }
 
     /// The verdict for one request whose chain is not tied to a connection (a chain a

@@ -103,17 +103,13 @@ where
     }
 
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
-        let extensions = req.extensions();
-        let mut verdict = if let Some(conn) = connection(extensions) {
-            self.gate
-                .check_with_memo(&conn.chain, Some(&conn.memo), || Some(conn.addr))
-        } else if let Some(chain) = extensions.get::<PeerChain>() {
-            self.gate.check_with_memo(chain, None, || {
-                extensions.get::<PeerAddr>().map(|addr| addr.0)
-            })
-        } else {
-            // No transport identity at all: judged as an empty chain (no_certificate).
-            self.gate.check_request(&PeerChain::new(Vec::new()), None)
+        let forwarded = match self.gate.forwarded() {
+            Some(config) => self.forwarded(&config, &mut req),
+            None => None,
+        };
+        let mut verdict = match forwarded {
+            Some(verdict) => verdict,
+            None => self.transport_verdict(req.extensions()),
         };
         if verdict.is_refused() {
             if let Some(rejection) = verdict.rejection() {
@@ -143,6 +139,75 @@ where
         req.extensions_mut().insert(verdict);
         ResponseFuture::inner(self.inner.call(req))
     }
+}
+
+impl<S> CertGateService<S> {
+    /// The verdict on the transport's own chain (the TLS connection's).
+    fn transport_verdict(&self, extensions: &http::Extensions) -> crate::Verdict {
+        if let Some(conn) = connection(extensions) {
+            self.gate
+                .check_with_memo(&conn.chain, Some(&conn.memo), || Some(conn.addr))
+        } else if let Some(chain) = extensions.get::<PeerChain>() {
+            self.gate
+                .check_with_memo(chain, None, || tcp_peer(extensions))
+        } else {
+            // No transport identity at all: judged as an empty chain (no_certificate).
+            self.gate.check_request(&PeerChain::new(Vec::new()), None)
+        }
+    }
+
+    /// The trusted-proxy rule: a request from a trusted proxy is judged on the chain its
+    /// header forwards (none: `no_certificate`), by digest through the cache, never through
+    /// the connection's memo (one proxy connection carries many clients). From anyone else
+    /// the header is ignored and removed, and the request is judged on its own TLS chain
+    /// (`None` here). Consumed headers are removed either way.
+    fn forwarded<B>(
+        &self,
+        config: &crate::forwarded::ForwardedConfig,
+        req: &mut Request<B>,
+    ) -> Option<crate::Verdict> {
+        let peer = tcp_peer(req.extensions());
+        let trusted = peer.is_some_and(|p| config.is_trusted(p.ip()));
+        let verdict = if trusted {
+            let proxy = peer.map(|p| p.ip())?;
+            let client =
+                std::net::SocketAddr::new(config.client_address_via(proxy, req.headers()), 0);
+            Some(match config.extract(req.headers()) {
+                Ok(Some(chain)) => self.gate.check_request(&chain, Some(client)),
+                Ok(None) => self
+                    .gate
+                    .check_request(&PeerChain::new(Vec::new()), Some(client)),
+                Err(e) => self.gate.refuse_unread(e.to_rejection(), Some(client)),
+            })
+        } else {
+            None
+        };
+        let headers = req.headers_mut();
+        let mut stripped = false;
+        for name in config.consumed_headers() {
+            stripped |= headers.remove(&name).is_some();
+        }
+        if stripped && !trusted {
+            self.gate.untrusted_forwarded_header(peer);
+        }
+        verdict
+    }
+}
+
+/// The TCP peer's address: the TLS connection's, a [`PeerAddr`] extension, or axum's
+/// `ConnectInfo<SocketAddr>` (a plain-HTTP server behind a proxy).
+fn tcp_peer(extensions: &http::Extensions) -> Option<std::net::SocketAddr> {
+    if let Some(conn) = connection(extensions) {
+        return Some(conn.addr);
+    }
+    if let Some(addr) = extensions.get::<PeerAddr>() {
+        return Some(addr.0);
+    }
+    #[cfg(feature = "axum")]
+    if let Some(info) = extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>() {
+        return Some(info.0);
+    }
+    None
 }
 
 /// The connection the request came on: a [`TlsConnectInfo`] extension (the `server`

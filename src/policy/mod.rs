@@ -688,6 +688,11 @@ impl Policy {
         self.forwarded.as_deref()
     }
 
+    /// [`Policy::forwarded`], shared.
+    pub(crate) fn forwarded_shared(&self) -> Option<&Arc<crate::forwarded::ForwardedConfig>> {
+        self.forwarded.as_ref()
+    }
+
     /// The enforce/observe modes the policy file asks for (its `[modes]` section). A
     /// [`Gate`](crate::Gate) applies them, under any the gate's builder sets.
     pub fn modes(&self) -> &ModeRules {
