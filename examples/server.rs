@@ -1,7 +1,7 @@
 //! An axum server over mTLS that only answers genuine apps: the README's main example.
 //!
 //! ```text
-//! cargo run --features axum,server --example server [-- --policy FILE] [--port N] [--dir DIR]
+//! cargo run --features axum,server --example server [-- --policy FILE] [--port N] [--dir DIR] [--plain]
 //! ```
 //!
 //! It binds the port first (a second instance on a busy port fails before it touches anything),
@@ -18,6 +18,9 @@
 //! policy that fails to load leaves the old one in force; a policy with other trust anchors
 //! also rebuilds the TLS configuration, so the next handshakes name the new CAs); Ctrl-C
 //! stops the server.
+//!
+//! `--plain` serves plain HTTP (HTTP/1.1 and h2c) for a TLS-terminating proxy in front, with a
+//! policy whose `[forwarded]` section names the proxy's header and address.
 //!
 //! Refusals are logged at `warn` under the `certgate` target; `RUST_LOG=certgate=debug` logs
 //! accepts too.
@@ -82,7 +85,38 @@ pub(crate) async fn run(
     for warning in policy.warnings() {
         println!("policy warning: {warning}");
     }
+    if args.plain && policy.forwarded().is_none() {
+        return Err(format!(
+            "--plain serves plain HTTP behind a TLS-terminating proxy: {} needs a [forwarded] \
+             section naming the proxy's header and trusted_proxies (see the README, \
+             \"Deploying behind a proxy\")",
+            policy_path.display()
+        )
+        .into());
+    }
     let gate = Gate::builder(policy).build()?;
+
+    if args.plain {
+        // Behind a proxy: plain HTTP/1.1 and h2c; the layer reads the TCP peer from axum's
+        // ConnectInfo to decide whether the forwarded header may be believed.
+        let app = Router::new()
+            .route("/", get(whoami))
+            .layer(CertGateLayer::new(gate.clone()).show_detail());
+        #[cfg(unix)]
+        reload_on_sighup(gate.clone(), &policy_path)?;
+        println!("certgate demo server (plain HTTP, behind a proxy) on http://127.0.0.1:{port}/");
+        println!("  policy: {}", policy_path.display());
+        let serve = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        );
+        tokio::select! {
+            served = async { serve.await } => served?,
+            () = shutdown => {}
+        }
+        println!("stopped");
+        return Ok(());
+    }
 
     let (chain, key) = pki.server_identity()?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());

@@ -30,6 +30,7 @@ fn args(dir: &Path, port: u16) -> Args {
         policy: None,
         port,
         dir: dir.to_path_buf(),
+        plain: false,
     }
 }
 

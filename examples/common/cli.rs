@@ -44,6 +44,9 @@ pub(crate) struct Args {
     pub(crate) port: u16,
     /// The demo PKI folder (default `./demo-pki`).
     pub(crate) dir: PathBuf,
+    /// Plain HTTP (HTTP/1.1 and h2c) behind a TLS-terminating proxy, for a policy with a
+    /// `[forwarded]` section (server example only).
+    pub(crate) plain: bool,
 }
 
 impl Args {
@@ -64,12 +67,14 @@ impl Args {
             "usage: cargo run --example {example} -- [--policy FILE] [--port N] [--dir DIR]\n\
              \n  --policy FILE  policy file (TOML or JSON); default: DIR/policy.toml\
              \n  --port N       port on 127.0.0.1 (default {default_port})\
-             \n  --dir DIR      demo PKI folder, generated when missing (default ./demo-pki)"
+             \n  --dir DIR      demo PKI folder, generated when missing (default ./demo-pki)\
+             \n  --plain        plain HTTP behind a proxy (server example; the policy needs [forwarded])"
         );
         let mut parsed = Self {
             policy: None,
             port: default_port,
             dir: PathBuf::from("demo-pki"),
+            plain: false,
         };
         let mut args = std::env::args().skip(1);
         while let Some(arg) = args.next() {
@@ -82,6 +87,7 @@ impl Args {
             match arg.as_str() {
                 "--policy" => parsed.policy = Some(PathBuf::from(value("--policy"))),
                 "--dir" => parsed.dir = PathBuf::from(value("--dir")),
+                "--plain" => parsed.plain = true,
                 "--port" => {
                     let text = value("--port");
                     parsed.port = text.parse().unwrap_or_else(|_| {
