@@ -1,6 +1,6 @@
 //! The README's demo (`examples/server.rs`), driven in-process: a second instance on a busy port
 //! fails before it touches the demo PKI folder the first one serves from.
-#![cfg(all(feature = "axum", feature = "server"))]
+#![cfg(all(feature = "axum", feature = "server", feature = "issue"))]
 // Test code: panics are failures.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
