@@ -2,7 +2,7 @@
 //! rejected clients refused in the TLS handshake.
 //!
 //! ```text
-//! cargo run --features server --example hyper [-- --policy FILE] [--port N] [--dir DIR]
+//! cargo run --features server,issue --example hyper [-- --policy FILE] [--port N] [--dir DIR]
 //! ```
 //!
 //! Uses the demo PKI in `./demo-pki` (the one the `server` example makes; generated here the

@@ -2,7 +2,7 @@
 //! would have refused, with a custom `EventSink` counting verdicts per reason code.
 //!
 //! ```text
-//! cargo run --features axum,server --example observe [-- --policy FILE] [--port N] [--dir DIR]
+//! cargo run --features axum,server,issue --example observe [-- --policy FILE] [--port N] [--dir DIR]
 //! ```
 //!
 //! Uses the demo PKI in `./demo-pki` (generated when missing) and listens on 127.0.0.1:8445.

@@ -1,14 +1,15 @@
 //! An axum server over mTLS that only answers genuine apps: the README's main example.
 //!
 //! ```text
-//! cargo run --features axum,server --example server [-- --policy FILE] [--port N] [--dir DIR] [--plain]
+//! cargo run --features axum,server,issue --example server [-- --policy FILE] [--port N] [--dir DIR] [--plain]
 //! ```
 //!
 //! It binds the port first (a second instance on a busy port fails before it touches anything),
-//! then, on first start, generates a demo PKI into `./demo-pki` under the current directory, or
-//! `--dir DIR` (root, intermediate, a server
-//! certificate, app certificates and CRLs) and a `policy.toml` allowing `com.example.shop`, then
-//! prints curl commands for a genuine app, no certificate, a revoked certificate and another app.
+//! then, on first start, makes a demo PKI with `certgate::issue` into `./demo-pki` under the
+//! current directory, or `--dir DIR` (root, intermediate, the CA database, a server
+//! certificate, app certificates, the genuine app's `app.p12` and CRLs) and a `policy.toml`
+//! allowing `com.example.shop`, then prints curl commands for a genuine app (PEM and PKCS#12),
+//! no certificate, a revoked certificate and another app.
 //! Later starts reuse the certificates and re-sign the CRLs (they are good for 30 days, so a
 //! demo server running longer than that needs a restart).
 //!
@@ -185,6 +186,11 @@ fn print_banner(pki: &DemoPki, policy: &Path, port: u16) {
         println!();
         println!("# {label} -> {result}");
         println!("{command}");
+        if label == "genuine app" {
+            println!();
+            println!("# genuine app, PKCS#12 (what the app embeds) -> {result}");
+            println!("{}", pki.curl_p12_command(port));
+        }
     }
     println!();
     #[cfg(unix)]

@@ -1,6 +1,6 @@
 //! The README's demo (`examples/server.rs`), driven in-process: a second instance on a busy port
 //! fails before it touches the demo PKI folder the first one serves from.
-#![cfg(all(feature = "axum", feature = "server"))]
+#![cfg(all(feature = "axum", feature = "server", feature = "issue"))]
 // Test code: panics are failures.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -83,4 +83,78 @@ async fn a_second_demo_on_a_busy_port_fails_before_touching_the_pki() {
         .verify(&leaf_only, rustls_pki_types::UnixTime::now())
         .unwrap();
     assert_eq!(identity.chain_len(), 3);
+}
+
+/// Runs curl in the demo folder; returns (HTTP status, body).
+fn curl(dir: &Path, port: u16, cert_args: &[&str]) -> (String, String) {
+    let out = std::process::Command::new("curl")
+        .args(["--silent", "--show-error", "--max-time", "20"])
+        .args(["--cacert", "root.pem", "--write-out", "\n%{http_code}"])
+        .args(cert_args)
+        .arg(format!("https://localhost:{port}/"))
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run curl: {e}; .ci/run installs it"));
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    let (body, status) = text.rsplit_once('\n').unwrap();
+    (status.to_owned(), body.to_owned())
+}
+
+/// The demo's PKI comes from `certgate::issue`: curl with the genuine app's `app.p12`
+/// (`--cert-type P12`, the password the demo prints) gets 200, the certificate the demo
+/// revoked in its CA database is refused `revoked`, and the folder is a CA directory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn curl_with_the_demo_p12_gets_200_and_the_revoked_app_403() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("demo-pki");
+    let port = {
+        let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        free.local_addr().unwrap().port()
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let demo_args = args(&dir, port);
+    let server = server_example::run(&demo_args, async {
+        let _ = stopped.await;
+    });
+    let client = async {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !dir.join("app.p12").exists() {
+            assert!(std::time::Instant::now() < deadline, "no demo PKI");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        for name in [
+            "certgate.db",
+            "ca.json",
+            "root.key",
+            "intermediate.key",
+            "server.pem",
+        ] {
+            assert!(dir.join(name).exists(), "{name}");
+        }
+        let d = dir.clone();
+        let results = tokio::task::spawn_blocking(move || {
+            [
+                curl(&d, port, &["--cert-type", "P12", "--cert", "app.p12:demo"]),
+                curl(&d, port, &["--cert", "revoked.pem", "--key", "revoked.key"]),
+            ]
+        })
+        .await
+        .unwrap();
+        let _ = stop.send(());
+        results
+    };
+    let (served, [genuine, revoked]) = tokio::join!(server, client);
+    served.unwrap();
+    assert_eq!(genuine.0, "200", "{genuine:?}");
+    assert!(
+        genuine.1.contains("\"app_id\":\"com.example.shop\""),
+        "{genuine:?}"
+    );
+    assert_eq!(revoked.0, "403", "{revoked:?}");
+    assert!(revoked.1.contains("\"code\":\"revoked\""), "{revoked:?}");
+    // The revoked certificate is the CA database's record, not a hand-made CRL entry.
+    let store = certgate::issue::Store::open_existing(dir.join("certgate.db")).unwrap();
+    let (issued, revoked_count) = store.counts().unwrap();
+    assert_eq!((issued, revoked_count), (3, 1));
 }

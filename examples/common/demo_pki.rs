@@ -1,15 +1,18 @@
-//! A small demo PKI for the examples, generated with rcgen (ECDSA P-256).
+//! A small demo PKI for the examples, made with `certgate::issue` (ECDSA P-256): the CA, its
+//! SQLite database, the app certificates, the PKCS#12 and the CRLs are what `certgate ca init`,
+//! `certgate issue --p12`, `certgate revoke` and `certgate crl` make.
 //!
 //! ```text
 //! root ── intermediate ── server     (localhost, 127.0.0.1; serverAuth)
-//!                      ├─ app        (app://com.example.shop; clientAuth)
-//!                      ├─ revoked    (app://com.example.shop; serial on the intermediate's CRL)
+//!                      ├─ app        (app://com.example.shop; clientAuth; also app.p12)
+//!                      ├─ revoked    (app://com.example.shop; revoked in the CA database)
 //!                      └─ other-app  (app://com.example.other)
 //! ```
 //!
-//! The folder is generated once; after that only the CRLs are re-signed (fresh nextUpdate) on
-//! every start, with the CA keys kept in the folder, so certificates stay stable across
-//! restarts. Delete the folder to start over.
+//! The folder is generated once; after that only the CRLs are re-signed (fresh nextUpdate, next
+//! CRL number) on every start, from the CA database and keys kept in the folder, so
+//! certificates stay stable across restarts. Delete the folder to start over. The folder is a
+//! `certgate` CA directory: `certgate revoke <folder> --cert <folder>/app.pem` works on it.
 //!
 //! Included by each example with `#[path = "common/demo_pki.rs"] mod demo_pki;`.
 
@@ -22,10 +25,12 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use certgate::issue::{
+    Ca, CaConfig, IssueRequest, Issued, P12Format, RevocationReason, RevokeTarget,
+};
 use rcgen::{
-    BasicConstraints, CertificateParams, CertificateRevocationListParams, DistinguishedName,
-    DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose,
-    PKCS_ECDSA_P256_SHA256, RevocationReason, RevokedCertParams, SanType, SerialNumber,
+    CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose, PKCS_ECDSA_P256_SHA256, SanType,
 };
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use time::OffsetDateTime;
@@ -36,12 +41,12 @@ pub(crate) const APP_ID: &str = "com.example.shop";
 pub(crate) const OTHER_APP_ID: &str = "com.example.other";
 
 const DAY: Duration = Duration::from_secs(24 * 3600);
-/// CA validity.
-const CA_DAYS: u32 = 3650;
-/// Leaf validity.
+/// Leaf validity (the server's; the apps' is `certgate::issue`'s default, also a year).
 const LEAF_DAYS: u32 = 365;
 /// How long a freshly signed CRL is good for.
 const CRL_DAYS: u32 = 30;
+/// The password of the genuine app's `app.p12` (a demo: in real life, a secret per app build).
+pub(crate) const P12_PASSWORD: &str = "demo";
 
 /// The policy written into a new demo folder. Paths are relative to the policy file.
 const POLICY_TOML: &str = r#"# Demo policy written by certgate's examples. Edit it and send SIGHUP to the server example
@@ -148,47 +153,26 @@ impl DemoPki {
         ]
     }
 
-    /// Re-signs `intermediate.crl.pem` (revoking `revoked.pem`'s serial) and `root.crl.pem`
-    /// (empty), both valid for [`CRL_DAYS`] from now.
+    /// The genuine app's PKCS#12 (key, leaf and intermediate; password [`P12_PASSWORD`]).
+    pub(crate) fn p12(&self) -> PathBuf {
+        self.path("app.p12")
+    }
+
+    /// A ready-to-paste curl command for the genuine app with its PKCS#12.
+    pub(crate) fn curl_p12_command(&self, port: u16) -> String {
+        let cert = format!("{}:{P12_PASSWORD}", self.p12().display());
+        format!(
+            "curl --cacert {} --cert-type P12 --cert '{}' https://localhost:{port}/",
+            quote(&self.path("root.pem")),
+            cert.replace('\'', r"'\''"),
+        )
+    }
+
+    /// Re-signs `intermediate.crl.pem` (listing every certificate revoked in the CA database:
+    /// `revoked.pem`'s serial, and whatever `certgate revoke` added) and `root.crl.pem`, valid
+    /// for [`CRL_DAYS`] from now, with the next CRL numbers.
     pub(crate) fn refresh_crls(&self) -> Result<(), Box<dyn Error>> {
-        let now = OffsetDateTime::now_utc();
-        let next = now + DAY * CRL_DAYS;
-        // cRLNumber must grow with each issue: the current time does.
-        let number = u64::try_from(now.unix_timestamp())?;
-        let revoked = serial_of(&self.path("revoked.pem"))?;
-
-        let root = load_issuer(&self.path("root.pem"), &self.path("root.key"))?;
-        let intermediate = load_issuer(
-            &self.path("intermediate.pem"),
-            &self.path("intermediate.key"),
-        )?;
-
-        let crl = |serials: Vec<SerialNumber>| CertificateRevocationListParams {
-            this_update: now,
-            next_update: next,
-            crl_number: SerialNumber::from(number),
-            issuing_distribution_point: None,
-            revoked_certs: serials
-                .into_iter()
-                .map(|serial_number| RevokedCertParams {
-                    serial_number,
-                    revocation_time: now,
-                    reason_code: Some(RevocationReason::KeyCompromise),
-                    invalidity_date: None,
-                })
-                .collect(),
-            // The same method rcgen used for the CAs' subjectKeyIdentifier, so the CRL's
-            // authorityKeyIdentifier matches it.
-            key_identifier_method: KeyIdMethod::Sha256,
-        };
-        write(
-            &self.path("intermediate.crl.pem"),
-            &crl(vec![revoked]).signed_by(&intermediate)?.pem()?,
-        )?;
-        write(
-            &self.path("root.crl.pem"),
-            &crl(Vec::new()).signed_by(&root)?.pem()?,
-        )?;
+        Ca::open(&self.dir, None)?.sign_crls(Some(DAY * CRL_DAYS))?;
         Ok(())
     }
 }
@@ -201,61 +185,63 @@ pub(crate) struct Expectations {
     pub(crate) other_app: &'static str,
 }
 
-/// Generates every key and certificate into a new folder `dir`, and the demo policy.
+/// Makes the CA (root, intermediate, database, CRLs) in a new folder `dir` with
+/// `certgate::issue`, issues the app certificates (and `app.p12`), revokes `revoked.pem`, signs
+/// a server certificate with the intermediate, and writes the demo policy.
 fn generate(dir: &Path) -> Result<(), Box<dyn Error>> {
-    fs::create_dir_all(dir)?;
-    let now = OffsetDateTime::now_utc();
-    let ca_until = now + DAY * CA_DAYS;
-    let leaf_until = now + DAY * LEAF_DAYS;
+    let mut config = CaConfig::new("certgate demo");
+    config.crl_next_update = DAY * CRL_DAYS;
+    let mut ca = Ca::init(dir, &config)?;
 
-    // Root: self-signed, so no authorityKeyIdentifier.
-    let root_key = new_key()?;
-    let mut root_params = ca_params("certgate demo root CA", now, ca_until);
-    root_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    root_params.use_authority_key_identifier_extension = false;
-    let root_cert = root_params.self_signed(&root_key)?;
-    let root = Issuer::new(root_params, &root_key);
-
-    // Intermediate: may issue leaves only.
-    let intermediate_key = new_key()?;
-    let mut intermediate_params = ca_params("certgate demo intermediate CA", now, ca_until);
-    intermediate_params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-    let intermediate_cert = intermediate_params.signed_by(&intermediate_key, &root)?;
-    let intermediate = Issuer::new(intermediate_params, &intermediate_key);
-
-    write(&dir.join("root.pem"), &root_cert.pem())?;
-    write_key(&dir.join("root.key"), &root_key)?;
-    write(&dir.join("intermediate.pem"), &intermediate_cert.pem())?;
-    write_key(&dir.join("intermediate.key"), &intermediate_key)?;
-
-    // Leaves: each file holds the leaf then the intermediate, which is what a peer presents.
-    let issue = |stem: &str, params: CertificateParams| -> Result<(), Box<dyn Error>> {
-        let key = new_key()?;
-        let cert = params.signed_by(&key, &intermediate)?;
-        write(
-            &dir.join(format!("{stem}.pem")),
-            &format!("{}{}", cert.pem(), intermediate_cert.pem()),
-        )?;
-        write_key(&dir.join(format!("{stem}.key")), &key)
+    // Leaves: each PEM file holds the leaf then the intermediate, which is what a peer presents.
+    let issue = |ca: &mut Ca, stem: &str, app: &str| -> Result<Issued, Box<dyn Error>> {
+        let issued = ca.issue(&IssueRequest::new(app)?)?;
+        write(&dir.join(format!("{stem}.pem")), &issued.chain_pem())?;
+        let key = issued
+            .key_pem()
+            .ok_or("no key for a generated certificate")?;
+        write_private(&dir.join(format!("{stem}.key")), key.as_bytes())?;
+        Ok(issued)
     };
+    let app = issue(&mut ca, "app", APP_ID)?;
+    write_private(
+        &dir.join("app.p12"),
+        &app.to_pkcs12(P12_PASSWORD, P12Format::Modern)?,
+    )?;
+    let revoked = issue(&mut ca, "revoked", APP_ID)?;
+    issue(&mut ca, "other-app", OTHER_APP_ID)?;
+    // Revoking re-signs both CRLs.
+    ca.revoke(
+        &RevokeTarget::Serial(revoked.record().serial.clone()),
+        RevocationReason::KeyCompromise,
+    )?;
 
-    let mut server = leaf_params("localhost", now, leaf_until);
+    // The server's certificate: certgate issues app (client) certificates only, so this one is
+    // signed with rcgen, by the same intermediate, with its key from the CA folder.
+    let intermediate_key = KeyPair::from_pem(&fs::read_to_string(dir.join("intermediate.key"))?)?;
+    let intermediate_pem = fs::read_to_string(dir.join("intermediate.pem"))?;
+    let intermediate = Issuer::from_ca_cert_pem(&intermediate_pem, intermediate_key)?;
+    let now = OffsetDateTime::now_utc();
+    let mut server = leaf_params("localhost", now, now + DAY * LEAF_DAYS);
     server.subject_alt_names = vec![
         SanType::DnsName("localhost".try_into()?),
         SanType::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST)),
     ];
     server.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    issue("server", server)?;
-    issue("app", app_params(APP_ID, now, leaf_until)?)?;
-    issue("revoked", app_params(APP_ID, now, leaf_until)?)?;
-    issue("other-app", app_params(OTHER_APP_ID, now, leaf_until)?)?;
+    let server_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
+    let server_cert = server.signed_by(&server_key, &intermediate)?;
+    write(
+        &dir.join("server.pem"),
+        &format!("{}{intermediate_pem}", server_cert.pem()),
+    )?;
+    write_private(
+        &dir.join("server.key"),
+        server_key.serialize_pem().as_bytes(),
+    )?;
 
+    // `issue` appended both apps to the starter policy; the demo allows only the shop.
     write(&dir.join("policy.toml"), POLICY_TOML)?;
     Ok(())
-}
-
-fn new_key() -> Result<KeyPair, rcgen::Error> {
-    KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)
 }
 
 fn name(cn: &str) -> DistinguishedName {
@@ -263,18 +249,6 @@ fn name(cn: &str) -> DistinguishedName {
     dn.push(DnType::OrganizationName, "certgate demo");
     dn.push(DnType::CommonName, cn);
     dn
-}
-
-/// A CA: critical basicConstraints (set by the caller), keyUsage keyCertSign + cRLSign,
-/// subjectKeyIdentifier (rcgen writes it for every CA) and authorityKeyIdentifier.
-fn ca_params(cn: &str, from: OffsetDateTime, until: OffsetDateTime) -> CertificateParams {
-    let mut params = CertificateParams::default();
-    params.distinguished_name = name(cn);
-    params.not_before = from;
-    params.not_after = until;
-    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    params.use_authority_key_identifier_extension = true;
-    params
 }
 
 /// An end entity: critical basicConstraints cA=FALSE, keyUsage digitalSignature,
@@ -290,39 +264,14 @@ fn leaf_params(cn: &str, from: OffsetDateTime, until: OffsetDateTime) -> Certifi
     params
 }
 
-/// An app's client certificate: SAN URI `app://<id>`, EKU clientAuth.
-fn app_params(
-    id: &str,
-    from: OffsetDateTime,
-    until: OffsetDateTime,
-) -> Result<CertificateParams, rcgen::Error> {
-    let mut params = leaf_params(id, from, until);
-    params.subject_alt_names = vec![SanType::URI(format!("app://{id}").try_into()?)];
-    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-    Ok(params)
-}
-
-/// A CA from its certificate and key files, ready to sign CRLs.
-fn load_issuer(cert: &Path, key: &Path) -> Result<Issuer<'static, KeyPair>, Box<dyn Error>> {
-    let key = KeyPair::from_pem(&fs::read_to_string(key)?)?;
-    Ok(Issuer::from_ca_cert_pem(&fs::read_to_string(cert)?, key)?)
-}
-
-/// The serial number of the first certificate in a PEM file.
-fn serial_of(path: &Path) -> Result<SerialNumber, Box<dyn Error>> {
-    let chain = certgate::pem::read_certificates(path)?;
-    let leaf = chain.first().ok_or("empty certificate file")?;
-    let (_, cert) = x509_parser::parse_x509_certificate(leaf)?;
-    Ok(SerialNumber::from_slice(cert.raw_serial()))
-}
-
 fn write(path: &Path, contents: &str) -> Result<(), Box<dyn Error>> {
     fs::write(path, contents).map_err(|e| format!("writing {}: {e}", path.display()).into())
 }
 
-/// Writes a private key, readable by the owner only where the platform has modes.
-fn write_key(path: &Path, key: &KeyPair) -> Result<(), Box<dyn Error>> {
-    write(path, &key.serialize_pem())?;
+/// Writes a private key (or a PKCS#12 holding one), readable by the owner only where the
+/// platform has modes.
+fn write_private(path: &Path, contents: &[u8]) -> Result<(), Box<dyn Error>> {
+    fs::write(path, contents).map_err(|e| format!("writing {}: {e}", path.display()))?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
