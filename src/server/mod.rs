@@ -1,4 +1,4 @@
-//! TLS serving: each connection's [`PeerChain`] and [`PeerAddr`] on every request it carries,
+//! TLS serving: each connection's [`TlsConnectInfo`] (chain, address, memo) on every request it carries,
 //! with bounded resources per peer and a TLS configuration that follows the gate's reloads.
 //!
 //! Two shapes, both with handshakes in spawned tasks (a handshake awaited in the accept loop
@@ -136,7 +136,7 @@ where
 
 /// Accepts TLS connections on `listener` until `shutdown` completes, serving each with
 /// `service` (HTTP/1.1 or HTTP/2, by ALPN) within the limits of `config`. Every request
-/// carries its connection's [`PeerChain`] and [`PeerAddr`] as extensions.
+/// carries its connection's [`TlsConnectInfo`] (the [`PeerChain`] and address) as an extension.
 ///
 /// Each accepted connection takes its TLS configuration from `tls` (see [`TlsConfig`]).
 ///
