@@ -175,8 +175,9 @@ impl FromStr for ProxyName {
 }
 
 /// Mesh trust: a connection whose own TLS client certificate chains to one of `anchors` and
-/// names one of `allow` is a trusted proxy, wherever it connects from. Parsed and validated
-/// here; the layer verifies the proxy's certificate.
+/// names one of `allow` is to be a trusted proxy, wherever it connects from. Parsed and
+/// validated only: the layer does **not** use it yet, so today only
+/// [`ForwardedConfig::trust_proxy`] networks make a peer trusted (fail closed).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ProxyIdentity {
     anchor_files: Vec<String>,
@@ -287,7 +288,8 @@ impl ForwardedConfig {
         self
     }
 
-    /// Trusts proxies by their own TLS client certificate.
+    /// Records a mesh proxy identity (validated, not used by the layer yet: see
+    /// [`ProxyIdentity`]).
     pub fn proxy_identity(mut self, identity: ProxyIdentity) -> Self {
         self.proxy_identity = Some(identity);
         self
