@@ -147,6 +147,18 @@ impl Proxy {
     }
 }
 
+/// The proxy's executable: from `PATH`, else from the sbin directories (Debian installs nginx
+/// and haproxy in /usr/sbin, which a non-root `PATH` may lack). Not found: the bare name, so
+/// that spawning it fails the test with a clear message.
+fn binary(kind: Kind) -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/local/sbin", "/usr/sbin", "/sbin"].map(PathBuf::from))
+        .map(|dir| dir.join(kind.binary()))
+        .find(|candidate| candidate.is_file())
+        .unwrap_or_else(|| PathBuf::from(kind.binary()))
+}
+
 /// A port nothing listens on right now.
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -202,7 +214,7 @@ fn start_proxy(kind: Kind, backend: SocketAddr) -> Proxy {
     let config = dir.path().join(kind.template());
     std::fs::write(&config, config_text).unwrap();
 
-    let mut command = Command::new(kind.binary());
+    let mut command = Command::new(binary(kind));
     match kind {
         Kind::Nginx => {
             command
@@ -361,7 +373,10 @@ impl Reply {
 }
 
 /// One HTTP/1.1 request (`Connection: close`) with `extra` header lines, the whole response.
-async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, extra: &[(&str, &str)]) -> Reply {
+async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    extra: &[(&str, &str)],
+) -> Reply {
     let mut request = format!("GET / HTTP/1.1\r\nHost: {SERVER_NAME}\r\nConnection: close\r\n");
     for (name, value) in extra {
         request.push_str(&format!("{name}: {value}\r\n"));
@@ -430,10 +445,13 @@ async fn through(proxy: &Proxy, leaf: Option<Leaf>, extra: &[(&str, &str)]) -> R
         .expect("connect timed out")
         .unwrap();
     let name = ServerName::try_from(SERVER_NAME).unwrap();
-    let tls = tokio::time::timeout(STEP, TlsConnector::from(client_config(leaf)).connect(name, tcp))
-        .await
-        .expect("TLS handshake timed out")
-        .unwrap_or_else(|e| panic!("TLS to {:?}: {e}\n{}", proxy.kind, proxy.logs()));
+    let tls = tokio::time::timeout(
+        STEP,
+        TlsConnector::from(client_config(leaf)).connect(name, tcp),
+    )
+    .await
+    .expect("TLS handshake timed out")
+    .unwrap_or_else(|e| panic!("TLS to {:?}: {e}\n{}", proxy.kind, proxy.logs()));
     exchange(tls, extra).await
 }
 
@@ -459,7 +477,12 @@ async fn matrix(kind: Kind) {
 
     let genuine = through(&proxy, Some(Leaf::Genuine), &[]).await;
     assert_eq!(genuine.status, 200, "{}", ctx("genuine", &genuine));
-    assert_eq!(genuine.body, format!("app={SHOP}"), "{}", ctx("genuine", &genuine));
+    assert_eq!(
+        genuine.body,
+        format!("app={SHOP}"),
+        "{}",
+        ctx("genuine", &genuine)
+    );
 
     let revoked = through(&proxy, Some(Leaf::Revoked), &[]).await;
     assert_eq!(revoked.status, 403, "{}", ctx("revoked", &revoked));
@@ -467,11 +490,21 @@ async fn matrix(kind: Kind) {
 
     let other = through(&proxy, Some(Leaf::OtherApp), &[]).await;
     assert_eq!(other.status, 403, "{}", ctx("other app", &other));
-    assert_eq!(other.code(), "app_not_allowed", "{}", ctx("other app", &other));
+    assert_eq!(
+        other.code(),
+        "app_not_allowed",
+        "{}",
+        ctx("other app", &other)
+    );
 
     let none = through(&proxy, None, &[]).await;
     assert_eq!(none.status, 401, "{}", ctx("no certificate", &none));
-    assert_eq!(none.code(), "no_certificate", "{}", ctx("no certificate", &none));
+    assert_eq!(
+        none.code(),
+        "no_certificate",
+        "{}",
+        ctx("no certificate", &none)
+    );
 
     // The spoof: the genuine app's certificate, encoded exactly as the proxy would forward it.
     let spoof = kind.encode(pki().leaf(Leaf::Genuine));
@@ -491,22 +524,31 @@ async fn matrix(kind: Kind) {
         through_other.status,
         403,
         "{}",
-        ctx("spoof through the proxy, other app's certificate", &through_other)
+        ctx(
+            "spoof through the proxy, other app's certificate",
+            &through_other
+        )
     );
     assert_eq!(through_other.code(), "app_not_allowed");
 
     let direct = straight(backend, &spoofed).await;
-    assert_eq!(direct.status, 401, "{}", ctx("spoof straight to the backend", &direct));
+    assert_eq!(
+        direct.status,
+        401,
+        "{}",
+        ctx("spoof straight to the backend", &direct)
+    );
     assert_eq!(direct.code(), "no_certificate");
 
     // Control: the same spoofed value is a valid forwarded certificate for this backend — from
     // a trusted address it would be believed (so the refusals above are the trust rule).
-    let trusted = exchange(
-        TcpStream::connect(backend).await.unwrap(),
-        &spoofed,
-    )
-    .await;
-    assert_eq!(trusted.status, 200, "{}", ctx("control from 127.0.0.1", &trusted));
+    let trusted = exchange(TcpStream::connect(backend).await.unwrap(), &spoofed).await;
+    assert_eq!(
+        trusted.status,
+        200,
+        "{}",
+        ctx("control from 127.0.0.1", &trusted)
+    );
     assert_eq!(trusted.body, format!("app={SHOP}"));
 
     // The proxy is still up (no crash along the way).
