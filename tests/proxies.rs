@@ -128,7 +128,20 @@ struct Proxy {
 }
 
 impl Drop for Proxy {
+    /// SIGTERM first: a SIGKILLed nginx master leaves its workers running (and listening).
+    /// Then SIGKILL whatever is left after a few seconds.
     fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
