@@ -444,6 +444,35 @@ impl Gate {
     }
 
     /// The current policy's `[forwarded]` section.
+    /// Whether a connection whose own TLS chain is `chain` is a trusted proxy by identity
+    /// (`forwarded.proxy_identity`): the chain verifies under the proxy anchors and names an
+    /// allowed proxy. Decided once per connection, chain and policy generation (the memo).
+    pub(crate) fn is_proxy_identity(&self, chain: &PeerChain, memo: &ConnectionMemo) -> bool {
+        let snapshot = self.inner.current.load();
+        let Some(trust) = snapshot.policy.proxy_trust() else {
+            return false;
+        };
+        let now = (self.inner.clock)();
+        let digest = chain.digest();
+        if let Some(m) = &*memo.proxy.load() {
+            if m.gate == self.inner.id
+                && m.generation == snapshot.generation
+                && m.digest == digest
+                && now.as_secs() < m.decision.until.as_secs()
+            {
+                return m.decision.trusted;
+            }
+        }
+        let decision = trust.decide(chain, now);
+        memo.proxy.store(Some(Arc::new(ProxyMemo {
+            gate: self.inner.id,
+            generation: snapshot.generation,
+            digest,
+            decision,
+        })));
+        decision.trusted
+    }
+
     pub(crate) fn forwarded(&self) -> Option<Arc<crate::forwarded::ForwardedConfig>> {
         self.inner.current.load().policy.forwarded_shared().cloned()
     }
@@ -613,6 +642,15 @@ impl Gate {
 #[derive(Clone, Default)]
 pub struct ConnectionMemo {
     slot: Arc<ArcSwapOption<Memo>>,
+    /// Whether the connection's own chain is a trusted proxy's (`forwarded.proxy_identity`).
+    proxy: Arc<ArcSwapOption<ProxyMemo>>,
+}
+
+struct ProxyMemo {
+    gate: u64,
+    generation: u64,
+    digest: [u8; 32],
+    decision: crate::policy::proxy::ProxyDecision,
 }
 
 struct Memo {

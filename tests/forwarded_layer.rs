@@ -53,11 +53,15 @@ fn gate(recorder: Arc<Recorder>) -> Gate {
     let config = ForwardedConfig::new(ForwardedFormat::Nginx)
         .trust_proxy("127.0.0.1/32".parse().unwrap())
         .client_address(ClientAddressSource::XForwardedFor);
-    Gate::builder(Policy::from_verifier(verifier).with_forwarded(config))
-        .clock(|| NOW)
-        .event_sink(recorder)
-        .build()
-        .unwrap()
+    Gate::builder(
+        Policy::from_verifier(verifier)
+            .with_forwarded(config)
+            .unwrap(),
+    )
+    .clock(|| NOW)
+    .event_sink(recorder)
+    .build()
+    .unwrap()
 }
 
 fn url_encode(text: &str) -> String {

@@ -315,10 +315,14 @@ async fn start_backend(kind: Kind) -> SocketAddr {
         .allow_app(AppRule::new(AppId::new(SHOP).unwrap()))
         .build()
         .unwrap();
-    let gate = Gate::builder(Policy::from_verifier(verifier).with_forwarded(kind.forwarded()))
-        .clock(|| NOW)
-        .build()
-        .unwrap();
+    let gate = Gate::builder(
+        Policy::from_verifier(verifier)
+            .with_forwarded(kind.forwarded())
+            .unwrap(),
+    )
+    .clock(|| NOW)
+    .build()
+    .unwrap();
     let app = Router::new()
         .route("/", get(whoami))
         .layer(CertGateLayer::new(gate));

@@ -175,9 +175,12 @@ impl FromStr for ProxyName {
 }
 
 /// Mesh trust: a connection whose own TLS client certificate chains to one of `anchors` and
-/// names one of `allow` is to be a trusted proxy, wherever it connects from. Parsed and
-/// validated only: the layer does **not** use it yet, so today only
-/// [`ForwardedConfig::trust_proxy`] networks make a peer trusted (fail closed).
+/// names one of `allow` is a trusted proxy, wherever it connects from. The chain is verified
+/// by a verifier of its own (these anchors only, the strict profile, clientAuth, validity at
+/// the gate's clock); a SAN URI must equal an allowed URI, a SAN DNS name an allowed DNS name
+/// (ASCII case-insensitively). The layer decides once per connection and policy generation.
+/// It needs the connection's TLS chain ([`TlsConnectInfo`](crate::TlsConnectInfo)): a request
+/// with only a bare [`PeerChain`](crate::PeerChain) is never trusted by identity.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ProxyIdentity {
     anchor_files: Vec<String>,
@@ -288,8 +291,8 @@ impl ForwardedConfig {
         self
     }
 
-    /// Records a mesh proxy identity (validated, not used by the layer yet: see
-    /// [`ProxyIdentity`]).
+    /// Trusts connections whose own TLS client certificate is an allowed proxy's (see
+    /// [`ProxyIdentity`]); [`Policy::with_forwarded`](crate::Policy::with_forwarded) compiles it.
     pub fn proxy_identity(mut self, identity: ProxyIdentity) -> Self {
         self.proxy_identity = Some(identity);
         self

@@ -167,7 +167,11 @@ impl<S> CertGateService<S> {
         req: &mut Request<B>,
     ) -> Option<crate::Verdict> {
         let peer = tcp_peer(req.extensions());
-        let trusted = peer.is_some_and(|p| config.is_trusted(p.ip()));
+        // By address, or (a mesh) by the connection's own certificate: never by the header.
+        let trusted = peer.is_some_and(|p| config.is_trusted(p.ip()))
+            || (config.proxy_identity_rule().is_some()
+                && connection(req.extensions())
+                    .is_some_and(|conn| self.gate.is_proxy_identity(&conn.chain, &conn.memo)));
         let verdict = if trusted {
             let proxy = peer.map(|p| p.ip())?;
             let client =

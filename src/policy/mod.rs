@@ -12,6 +12,7 @@ use rustls_pki_types::{
 mod error;
 mod file;
 mod modes;
+pub(crate) mod proxy;
 
 pub use self::error::PolicyError;
 pub use self::modes::{Mode, ModeRules};
@@ -564,6 +565,17 @@ pub(crate) fn default_algorithms() -> Option<&'static [&'static dyn SignatureVer
     None
 }
 
+/// Compiles `forwarded.proxy_identity` (if any) with `main`'s signature algorithms.
+fn proxy_trust(
+    forwarded: Option<&crate::forwarded::ForwardedConfig>,
+    main: &Verifier,
+) -> Result<Option<Arc<crate::policy::proxy::ProxyTrust>>, PolicyError> {
+    forwarded
+        .and_then(|f| f.proxy_identity_rule())
+        .map(|identity| crate::policy::proxy::ProxyTrust::build(identity, main))
+        .transpose()
+}
+
 /// A policy loaded from a file: the validated [`Verifier`] and where it came from.
 ///
 /// ```
@@ -581,6 +593,8 @@ pub struct Policy {
     /// The `[modes]` section: gate settings, kept beside the verifier (which never reads them).
     modes: Arc<ModeRules>,
     forwarded: Option<Arc<crate::forwarded::ForwardedConfig>>,
+    /// `forwarded.proxy_identity`, compiled (its own verifier).
+    proxy: Option<Arc<crate::policy::proxy::ProxyTrust>>,
 }
 
 impl Policy {
@@ -609,11 +623,13 @@ impl Policy {
         let forwarded = builder.forwarded.take().map(Arc::new);
         let source = builder.source.clone();
         let verifier = builder.build()?;
+        let proxy = proxy_trust(forwarded.as_deref(), &verifier)?;
         Ok(Self {
             verifier: Arc::new(verifier),
             source,
             modes,
             forwarded,
+            proxy,
         })
     }
 
@@ -672,20 +688,36 @@ impl Policy {
             source: None,
             modes: Arc::default(),
             forwarded: None,
+            proxy: None,
         }
     }
 
     /// The same policy reading client certificates forwarded by trusted proxies (what a
     /// `[forwarded]` section sets in a file).
-    pub fn with_forwarded(mut self, config: crate::forwarded::ForwardedConfig) -> Self {
+    ///
+    /// # Errors
+    ///
+    /// A [`PolicyError`] when the configuration's
+    /// [`ProxyIdentity`](crate::forwarded::ProxyIdentity) has no anchor or no allowed name, or
+    /// an anchor that is not a usable trust anchor (field `forwarded.proxy_identity.…`).
+    pub fn with_forwarded(
+        mut self,
+        config: crate::forwarded::ForwardedConfig,
+    ) -> Result<Self, PolicyError> {
+        self.proxy = proxy_trust(Some(&config), &self.verifier)?;
         self.forwarded = Some(Arc::new(config));
-        self
+        Ok(self)
     }
 
     /// The `[forwarded]` section: how trusted proxies forward client certificates, if the
     /// policy accepts forwarded certificates at all.
     pub fn forwarded(&self) -> Option<&crate::forwarded::ForwardedConfig> {
         self.forwarded.as_deref()
+    }
+
+    /// The compiled proxy identity rule, when `[forwarded]` has one.
+    pub(crate) fn proxy_trust(&self) -> Option<&crate::policy::proxy::ProxyTrust> {
+        self.proxy.as_deref()
     }
 
     /// [`Policy::forwarded`], shared.
