@@ -293,12 +293,18 @@ struct GateInner {
     /// The current snapshot's generation, readable with one atomic load.
     generation: AtomicU64,
     cache: VerdictCache,
+    /// Forwarded chains by the exact header bytes they were parsed from (and the generation
+    /// whose `[forwarded]` parsed them): a returning client's header is not decoded again.
+    parsed: moka::sync::Cache<(u64, Arc<[u8]>), PeerChain>,
     modes: GateModes,
     sink: Arc<dyn EventSink>,
     clock: Clock,
     /// Serializes reloads so generations are handed out in order.
     reload: Mutex<()>,
 }
+
+/// The memory the forwarded-header parse cache may weigh (header bytes plus DER bytes).
+const PARSED_MAX_BYTES: u64 = 16 << 20;
 
 /// Gate ids: never reused, so a memo outliving its gate cannot match a later one.
 static NEXT_GATE_ID: AtomicU64 = AtomicU64::new(1);
@@ -350,6 +356,16 @@ impl Gate {
                 }),
                 generation: AtomicU64::new(1),
                 cache: VerdictCache::new(cache),
+                parsed: moka::sync::Cache::builder()
+                    .max_capacity(PARSED_MAX_BYTES)
+                    .weigher(|key: &(u64, Arc<[u8]>), chain: &PeerChain| {
+                        let bytes = chain
+                            .certs()
+                            .iter()
+                            .fold(key.1.len(), |n, c| n.saturating_add(c.as_ref().len()));
+                        u32::try_from(bytes.saturating_add(128)).unwrap_or(u32::MAX)
+                    })
+                    .build(),
                 modes,
                 sink,
                 clock,
@@ -471,6 +487,36 @@ impl Gate {
             decision,
         })));
         decision.trusted
+    }
+
+    /// [`ForwardedConfig::extract`](crate::forwarded::ForwardedConfig::extract) through a
+    /// cache keyed by the exact bytes of the consumed headers: the same header value from the
+    /// same configuration always yields the same chain, so a hit skips the decoding (and the
+    /// digest). Errors are not cached.
+    ///
+    /// The configuration is the current snapshot's, and the key carries that snapshot's
+    /// generation, so a reload (which may change format, header or limits) never reuses a
+    /// parse made under another configuration.
+    pub(crate) fn forwarded_chain(
+        &self,
+        headers: &http::HeaderMap,
+    ) -> Result<Option<PeerChain>, crate::forwarded::ForwardedError> {
+        let snapshot = self.inner.current.load();
+        let Some(config) = snapshot.policy.forwarded() else {
+            return Ok(None);
+        };
+        let Some(raw) = config.raw_input(headers) else {
+            return config.extract(headers);
+        };
+        let key = (snapshot.generation, Arc::from(raw));
+        if let Some(chain) = self.inner.parsed.get(&key) {
+            return Ok(Some(chain));
+        }
+        let chain = config.extract(headers)?;
+        if let Some(chain) = &chain {
+            self.inner.parsed.insert(key, chain.clone());
+        }
+        Ok(chain)
     }
 
     pub(crate) fn forwarded(&self) -> Option<Arc<crate::forwarded::ForwardedConfig>> {

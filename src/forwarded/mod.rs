@@ -412,6 +412,29 @@ impl ForwardedConfig {
         }
     }
 
+    /// The exact bytes [`ForwardedConfig::extract`] reads from `headers` (every value of every
+    /// consumed header, length-prefixed, in order), as a cache key: equal keys mean equal
+    /// input, so the same configuration extracts the same chain. `None` when the headers are
+    /// over the size limit (they are refused by `extract`, never cached).
+    pub(crate) fn raw_input(&self, headers: &HeaderMap) -> Option<Vec<u8>> {
+        let limit = self.parse_limits().max_header_bytes;
+        let mut key = Vec::new();
+        for name in self.consumed_headers() {
+            // A name boundary no value length can equal (values are checked below the limit).
+            key.extend_from_slice(&u32::MAX.to_le_bytes());
+            for value in headers.get_all(&name) {
+                let bytes = value.as_bytes();
+                if key.len().saturating_add(bytes.len()) > limit.saturating_add(64) {
+                    return None;
+                }
+                let len = u32::try_from(bytes.len()).ok()?;
+                key.extend_from_slice(&len.to_le_bytes());
+                key.extend_from_slice(bytes);
+            }
+        }
+        Some(key)
+    }
+
     /// [`ForwardedConfig::extract`] before the chain is wrapped (the XFCC `Hash` is checked).
     ///
     /// # Errors

@@ -176,7 +176,7 @@ impl<S> CertGateService<S> {
             let proxy = peer.map(|p| p.ip())?;
             let client =
                 std::net::SocketAddr::new(config.client_address_via(proxy, req.headers()), 0);
-            Some(match config.extract(req.headers()) {
+            Some(match self.gate.forwarded_chain(req.headers()) {
                 Ok(Some(chain)) => self.gate.check_request(&chain, Some(client)),
                 Ok(None) => self
                     .gate
