@@ -581,6 +581,8 @@ pub struct Policy {
     /// The `[modes]` section: gate settings, kept beside the verifier (which never reads them).
     modes: Arc<ModeRules>,
     forwarded: Option<Arc<crate::forwarded::ForwardedConfig>>,
+    /// The files the policy file names, `(field, path)`, sorted by field.
+    files: Arc<[(String, PathBuf)]>,
 }
 
 impl Policy {
@@ -608,12 +610,24 @@ impl Policy {
         let modes = Arc::new(std::mem::take(&mut builder.modes));
         let forwarded = builder.forwarded.take().map(Arc::new);
         let source = builder.source.clone();
+        let base = source
+            .as_deref()
+            .and_then(Path::parent)
+            .unwrap_or_else(|| Path::new("."))
+            .to_path_buf();
+        let mut files: Vec<(String, PathBuf)> = builder
+            .files
+            .iter()
+            .map(|(field, file)| (field.clone(), base.join(file)))
+            .collect();
+        files.sort();
         let verifier = builder.build()?;
         Ok(Self {
             verifier: Arc::new(verifier),
             source,
             modes,
             forwarded,
+            files: files.into(),
         })
     }
 
@@ -672,7 +686,15 @@ impl Policy {
             source: None,
             modes: Arc::default(),
             forwarded: None,
+            files: Arc::new([]),
         }
+    }
+
+    /// The files the policy file names (anchors, intermediates, CRLs), as `(field, path)`
+    /// pairs sorted by field (`trust.anchors[0]`, `revocation.crls[1]`, …), paths resolved
+    /// against the policy file's directory. Empty for a policy built in code.
+    pub fn files(&self) -> &[(String, PathBuf)] {
+        &self.files
     }
 
     /// The same policy reading client certificates forwarded by trusted proxies (what a
