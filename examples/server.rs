@@ -96,6 +96,8 @@ pub(crate) async fn run(
         .into());
     }
     let gate = Gate::builder(policy).build()?;
+    // Reload on file change (the policy and every file it names); SIGHUP keeps working too.
+    let _watcher = gate.watch(&policy_path)?;
 
     if args.plain {
         // Behind a proxy: plain HTTP/1.1 and h2c; the layer reads the TCP peer from axum's

@@ -50,6 +50,10 @@ pub mod server;
 #[cfg_attr(docsrs, doc(cfg(feature = "issue")))]
 pub mod issue;
 
+#[cfg(feature = "watch")]
+#[cfg_attr(docsrs, doc(cfg(feature = "watch")))]
+pub mod watch;
+
 // The README's Rust blocks, compiled by `cargo test --doc` (they need the `axum` and `server`
 // features and the ring provider; without them they are skipped, not failed).
 #[cfg(all(doctest, feature = "axum", feature = "server", feature = "ring"))]

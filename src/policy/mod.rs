@@ -595,6 +595,8 @@ pub struct Policy {
     forwarded: Option<Arc<crate::forwarded::ForwardedConfig>>,
     /// `forwarded.proxy_identity`, compiled (its own verifier).
     proxy: Option<Arc<crate::policy::proxy::ProxyTrust>>,
+    /// The files the policy file names, `(field, path)`, sorted by field.
+    files: Arc<[(String, PathBuf)]>,
 }
 
 impl Policy {
@@ -622,6 +624,17 @@ impl Policy {
         let modes = Arc::new(std::mem::take(&mut builder.modes));
         let forwarded = builder.forwarded.take().map(Arc::new);
         let source = builder.source.clone();
+        let base = source
+            .as_deref()
+            .and_then(Path::parent)
+            .unwrap_or_else(|| Path::new("."))
+            .to_path_buf();
+        let mut files: Vec<(String, PathBuf)> = builder
+            .files
+            .iter()
+            .map(|(field, file)| (field.clone(), base.join(file)))
+            .collect();
+        files.sort();
         let verifier = builder.build()?;
         let proxy = proxy_trust(forwarded.as_deref(), &verifier)?;
         Ok(Self {
@@ -630,6 +643,7 @@ impl Policy {
             modes,
             forwarded,
             proxy,
+            files: files.into(),
         })
     }
 
@@ -689,7 +703,15 @@ impl Policy {
             modes: Arc::default(),
             forwarded: None,
             proxy: None,
+            files: Arc::new([]),
         }
+    }
+
+    /// The files the policy file names (anchors, intermediates, CRLs), as `(field, path)`
+    /// pairs sorted by field (`trust.anchors[0]`, `revocation.crls[1]`, …), paths resolved
+    /// against the policy file's directory. Empty for a policy built in code.
+    pub fn files(&self) -> &[(String, PathBuf)] {
+        &self.files
     }
 
     /// The same policy reading client certificates forwarded by trusted proxies (what a
