@@ -38,10 +38,10 @@ fn curl_many(dir: &Path, port: u16, cert_args: &[&str], n: usize) -> Vec<(String
     let url = format!("https://localhost:{port}/");
     let out = Command::new("curl")
         .args(["--silent", "--show-error", "--max-time", "20", "--http2"])
-        .args(["--cacert", "root.pem", "--output", "/dev/null"])
+        .args(["--cacert", "root.pem"])
         .args(["--write-out", "%{http_code} %{num_connects}\n"])
         .args(cert_args)
-        .args(std::iter::repeat_n(url.as_str(), n))
+        .args((0..n).flat_map(|_| ["--output", "/dev/null", url.as_str()]))
         .current_dir(dir)
         .output()
         .unwrap_or_else(|e| panic!("cannot run curl: {e}; .ci/run installs it"));
