@@ -372,6 +372,8 @@ impl Gate {
         clock: Clock,
     ) -> Self {
         let resolved = modes.resolve(&policy);
+        #[cfg(feature = "metrics")]
+        crate::metrics::describe();
         let gate = Self {
             inner: Arc::new(GateInner {
                 id: NEXT_GATE_ID.fetch_add(1, Ordering::Relaxed),

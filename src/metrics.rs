@@ -65,6 +65,39 @@ pub const NAMES: &[&str] = &[
     OPEN_CONNECTIONS,
 ];
 
+/// Registers the `# HELP` text (and unit) of every metric with the installed recorder.
+/// [`Gate`](crate::Gate) calls it when it is built; exporters such as Prometheus' need it
+/// for a valid exposition.
+pub fn describe() {
+    use ::metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(REQUESTS_TOTAL, "Requests by verdict code, action and app.");
+    describe_counter!(
+        CONNECTIONS_REFUSED_TOTAL,
+        "Connections closed before any request, by reason code."
+    );
+    describe_counter!(
+        FORWARDED_REFUSALS_TOTAL,
+        "Forwarded client-certificate headers refused or removed, by code."
+    );
+    describe_counter!(RELOADS_TOTAL, "Policy reloads by result.");
+    describe_histogram!(VERIFY_SECONDS, Unit::Seconds, "Cold verification time.");
+    describe_histogram!(RELOAD_SECONDS, Unit::Seconds, "Policy reload time.");
+    describe_gauge!(POLICY_GENERATION, "The current policy generation.");
+    describe_gauge!(
+        CRL_EXPIRY_SECONDS,
+        Unit::Seconds,
+        "Seconds until the earliest CRL nextUpdate."
+    );
+    describe_gauge!(
+        CERTIFICATE_EXPIRY_SECONDS,
+        Unit::Seconds,
+        "Seconds until the earliest anchor or intermediate notAfter."
+    );
+    describe_gauge!(CACHE_ENTRIES, "Verdicts in the cache.");
+    describe_gauge!(CACHE_BYTES, Unit::Bytes, "Bytes the cached verdicts weigh.");
+    describe_gauge!(OPEN_CONNECTIONS, "TLS connections the server holds open.");
+}
+
 /// The `app` label of apps the policy does not list (and of peers without an app id).
 const OTHER_APP: &str = "other";
 /// `action` labels, by [`action_index`].
