@@ -1,7 +1,8 @@
 //! Per-request overhead on a warm connection: a request through `CertGateLayer` around a
 //! trivial service against the bare service. Both build the same request (with the
 //! connection's `TlsConnectInfo` extension, as `server::serve` inserts it) and drive the future
-//! to completion.
+//! to completion. With `--features metrics` it installs a Prometheus recorder first, so the
+//! per-request counter is counted for real.
 
 // Benchmark code: a panic is a broken benchmark, not a reachable failure.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -55,6 +56,12 @@ fn drive<S: Service<Request<()>, Response = Response<String>>>(
 }
 
 fn per_request(c: &mut Criterion) {
+    // With the `metrics` feature, a real recorder (Prometheus) before the gate, so the
+    // per-request counter is a live handle, as in a deployment.
+    #[cfg(feature = "metrics")]
+    let _handle = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .unwrap();
     let h = Hierarchy::new(Alg::P256);
     let chain = TlsConnectInfo::new(h.chain(), "127.0.0.1:50000".parse().unwrap());
     let gate = Gate::builder(Policy::from_verifier(h.typical_verifier()))

@@ -1,7 +1,7 @@
 //! An axum server over mTLS that only answers genuine apps: the README's main example.
 //!
 //! ```text
-//! cargo run --features axum,server,issue --example server [-- --policy FILE] [--port N] [--dir DIR] [--plain]
+//! cargo run --features axum,server,issue,watch,metrics --example server [-- --policy FILE] [--port N] [--dir DIR] [--plain] [--metrics-port N]
 //! ```
 //!
 //! It binds the port first (a second instance on a busy port fails before it touches anything),
@@ -23,6 +23,10 @@
 //! `--plain` serves plain HTTP (HTTP/1.1 and h2c) for a TLS-terminating proxy in front, with a
 //! policy whose `[forwarded]` section names the proxy's header and address.
 //!
+//! `--metrics-port N` serves the gate's metrics as Prometheus text at
+//! `http://127.0.0.1:N/metrics` (`metrics-exporter-prometheus`'s recorder, rendered by an axum
+//! route; see the README's "Metrics").
+//!
 //! Refusals are logged at `warn` under the `certgate` target; `RUST_LOG=certgate=debug` logs
 //! accepts too.
 
@@ -43,6 +47,7 @@ use std::sync::Arc;
 use axum::routing::get;
 use axum::{Json, Router};
 use certgate::{AppId, CertGateLayer, Gate, HandshakeMode, PeerIdentity, Policy, server};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use serde_json::{Value, json};
 
 use self::cli::Args;
@@ -79,6 +84,12 @@ pub(crate) async fn run(
     // folder the first one is serving from.
     let listener = cli::bind(args.port).await?;
     let port = listener.local_addr()?.port();
+    // The metrics port too, and the recorder before the gate: the gate's handles register
+    // against the recorder installed when they are first used.
+    let metrics = match args.metrics_port {
+        Some(port) => Some((cli::bind(port).await?, install_recorder()?)),
+        None => None,
+    };
 
     let pki = DemoPki::ensure(&args.dir)?;
     let policy_path = args.policy_path(pki.policy())?;
@@ -98,6 +109,11 @@ pub(crate) async fn run(
     let gate = Gate::builder(policy).build()?;
     // Reload on file change (the policy and every file it names); SIGHUP keeps working too.
     let _watcher = gate.watch(&policy_path)?;
+    // Stops serving metrics when `run` returns.
+    let _metrics = match metrics {
+        Some((listener, handle)) => Some(serve_metrics(listener, handle, gate.clone())?),
+        None => None,
+    };
 
     if args.plain {
         // Behind a proxy: plain HTTP/1.1 and h2c; the layer reads the TCP peer from axum's
@@ -138,6 +154,63 @@ pub(crate) async fn run(
     server::serve(listener, tls, app, shutdown).await?;
     println!("stopped");
     Ok(())
+}
+
+/// The Prometheus recorder, installed as the process's global recorder (once per process: a
+/// second `run` in the same process reuses the first one's).
+fn install_recorder() -> Result<PrometheusHandle, Box<dyn Error>> {
+    static HANDLE: std::sync::OnceLock<PrometheusHandle> = std::sync::OnceLock::new();
+    if let Some(handle) = HANDLE.get() {
+        return Ok(handle.clone());
+    }
+    // Histograms as Prometheus histograms (buckets in seconds), not summaries.
+    let buckets = [
+        0.000_01, 0.000_05, 0.000_1, 0.000_5, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0,
+    ];
+    let handle = PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &buckets)?
+        .install_recorder()?;
+    Ok(HANDLE.get_or_init(|| handle).clone())
+}
+
+/// Serves `GET /metrics` on `listener` until the returned guard drops.
+fn serve_metrics(
+    listener: tokio::net::TcpListener,
+    handle: PrometheusHandle,
+    gate: Gate,
+) -> std::io::Result<AbortOnDrop> {
+    let addr = listener.local_addr()?;
+    let app = Router::new().route(
+        "/metrics",
+        get(move || {
+            let handle = handle.clone();
+            let gate = gate.clone();
+            async move {
+                // The time-dependent gauges (seconds until the CRL expires) as of now.
+                gate.publish_metrics();
+                (
+                    [(
+                        axum::http::header::CONTENT_TYPE,
+                        "text/plain; version=0.0.4; charset=utf-8",
+                    )],
+                    handle.render(),
+                )
+            }
+        }),
+    );
+    println!("  metrics:  http://{addr}/metrics");
+    Ok(AbortOnDrop(tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    })))
+}
+
+/// Aborts its task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Reloads the policy file on every SIGHUP. A policy that fails to load is reported and the

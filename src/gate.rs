@@ -313,6 +313,37 @@ struct Snapshot {
     policy: Policy,
     generation: u64,
     modes: ResolvedModes,
+    /// The per-request counters of this policy (its listed apps name the `app` label).
+    #[cfg(feature = "metrics")]
+    counters: crate::metrics::RequestCounters,
+    #[cfg(feature = "metrics")]
+    expiries: crate::metrics::Expiries,
+}
+
+impl Snapshot {
+    fn new(policy: Policy, generation: u64, modes: ResolvedModes) -> Self {
+        Self {
+            #[cfg(feature = "metrics")]
+            counters: crate::metrics::RequestCounters::new(policy.verifier()),
+            #[cfg(feature = "metrics")]
+            expiries: crate::metrics::Expiries::of(policy.verifier()),
+            policy,
+            generation,
+            modes,
+        }
+    }
+
+    /// The per-request counter for `verdict` under this snapshot's labels.
+    #[cfg(feature = "metrics")]
+    fn request_counter(&self, verdict: &Verdict) -> ::metrics::Counter {
+        let identity = verdict.identity();
+        let action = crate::metrics::action_index(identity.is_some(), verdict.refused);
+        self.counters.counter(
+            verdict.code(),
+            action,
+            identity.and_then(PeerIdentity::app_id),
+        )
+    }
 }
 
 impl Gate {
@@ -346,14 +377,13 @@ impl Gate {
         sink: Arc<dyn EventSink>,
         clock: Clock,
     ) -> Self {
-        Self {
+        let resolved = modes.resolve(&policy);
+        #[cfg(feature = "metrics")]
+        crate::metrics::describe();
+        let gate = Self {
             inner: Arc::new(GateInner {
                 id: NEXT_GATE_ID.fetch_add(1, Ordering::Relaxed),
-                current: ArcSwap::from_pointee(Snapshot {
-                    modes: modes.resolve(&policy),
-                    policy,
-                    generation: 1,
-                }),
+                current: ArcSwap::from_pointee(Snapshot::new(policy, 1, resolved)),
                 generation: AtomicU64::new(1),
                 cache: VerdictCache::new(cache),
                 parsed: moka::sync::Cache::builder()
@@ -371,7 +401,10 @@ impl Gate {
                 clock,
                 reload: Mutex::new(()),
             }),
-        }
+        };
+        #[cfg(feature = "metrics")]
+        gate.publish_metrics();
+        gate
     }
 
     /// Checks `chain` at `now`: from the cache when possible, else by verifying.
@@ -394,7 +427,11 @@ impl Gate {
         let (entry, cached) = match self.inner.cache.get(&key, now) {
             Some(entry) => (entry, true),
             None => {
+                #[cfg(feature = "metrics")]
+                let started = std::time::Instant::now();
                 let (result, changes_at) = snapshot.policy.verifier().verify_timed(chain, now);
+                #[cfg(feature = "metrics")]
+                crate::metrics::verified(started);
                 let fingerprint = match &result {
                     Ok(identity) => Some(identity.fingerprint()),
                     Err(_) => chain
@@ -416,6 +453,10 @@ impl Gate {
             generation: snapshot.generation,
             show_detail: false,
         };
+        #[cfg(feature = "metrics")]
+        if !cached {
+            self.publish_metrics_at(&snapshot, now);
+        }
         self.emit(&verdict, now, peer);
         verdict
     }
@@ -434,6 +475,11 @@ impl Gate {
             generation: snapshot.generation,
             show_detail: false,
         };
+        #[cfg(feature = "metrics")]
+        {
+            snapshot.request_counter(&verdict).increment(1);
+            crate::metrics::forwarded_refused(verdict.code());
+        }
         self.emit(&verdict, now, peer);
         verdict
     }
@@ -441,6 +487,8 @@ impl Gate {
     /// Reports a forwarded-certificate header that came from an untrusted peer and was
     /// removed (someone trying to present an identity without a certificate).
     pub(crate) fn untrusted_forwarded_header(&self, peer: Option<SocketAddr>) {
+        #[cfg(feature = "metrics")]
+        crate::metrics::forwarded_refused(crate::events::ConnectionEvent::FORWARDED_UNTRUSTED);
         if let Some(peer_addr) = peer {
             self.inner.sink.record_connection(&crate::events::ConnectionEvent {
                 code: crate::events::ConnectionEvent::FORWARDED_UNTRUSTED,
@@ -559,12 +607,21 @@ impl Gate {
             }
         }
         let verdict = self.check_from(chain, now, peer());
+        // Counted here, once per request (a memo hit counts in `ConnectionMemo::get`).
+        #[cfg(feature = "metrics")]
+        let counter = {
+            let counter = self.inner.current.load().request_counter(&verdict);
+            counter.increment(1);
+            counter
+        };
         if let Some(memo) = memo {
             memo.set(Memo {
                 gate: self.inner.id,
                 generation: verdict.generation,
                 digest: chain.digest(),
                 verdict: verdict.clone(),
+                #[cfg(feature = "metrics")]
+                counter,
             });
         }
         verdict
@@ -573,6 +630,14 @@ impl Gate {
     /// Replaces the policy. Every verdict from before is recomputed on its next use, and the
     /// cached verdicts of the old policy are dropped.
     pub fn reload(&self, policy: Policy) {
+        #[cfg(feature = "metrics")]
+        let started = std::time::Instant::now();
+        self.swap(policy);
+        #[cfg(feature = "metrics")]
+        crate::metrics::reload(true, started);
+    }
+
+    fn swap(&self, policy: Policy) {
         let _guard = self
             .inner
             .reload
@@ -586,16 +651,16 @@ impl Gate {
         // Publish the snapshot before the generation: a reader that sees the new generation
         // and misses its memo then loads the new snapshot.
         let modes = self.inner.modes.resolve(&policy);
-        self.inner.current.store(Arc::new(Snapshot {
-            policy,
-            generation,
-            modes,
-        }));
+        self.inner
+            .current
+            .store(Arc::new(Snapshot::new(policy, generation, modes)));
         self.inner.generation.store(generation, Ordering::Release);
         // Entries of older generations can never be served again: drop them now rather than
         // letting them hold memory until their TTL (a check racing this reload may still insert
         // one old-generation entry; it is ignored and ages out).
         self.inner.cache.clear();
+        #[cfg(feature = "metrics")]
+        self.publish_metrics();
     }
 
     /// Loads the policy at `path` and, if it is valid, swaps it in.
@@ -604,9 +669,41 @@ impl Gate {
     ///
     /// The [`PolicyError`]; the gate keeps serving with the last good policy.
     pub fn reload_from_file(&self, path: impl AsRef<Path>) -> Result<(), PolicyError> {
-        let policy = Policy::load(path)?;
-        self.reload(policy);
+        #[cfg(feature = "metrics")]
+        let started = std::time::Instant::now();
+        let policy = match Policy::load(path) {
+            Ok(policy) => policy,
+            Err(e) => {
+                #[cfg(feature = "metrics")]
+                crate::metrics::reload(false, started);
+                return Err(e);
+            }
+        };
+        self.swap(policy);
+        #[cfg(feature = "metrics")]
+        crate::metrics::reload(true, started);
         Ok(())
+    }
+
+    /// Sets the gauges (feature `metrics`): policy generation, seconds until the earliest CRL
+    /// nextUpdate and anchor or intermediate notAfter (at the gate's clock), cache entries
+    /// and bytes. The gate sets them itself on build, reload and every cold verification;
+    /// call this before rendering a scrape so the time-dependent ones are current.
+    #[cfg(feature = "metrics")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+    pub fn publish_metrics(&self) {
+        let snapshot = self.inner.current.load();
+        self.publish_metrics_at(&snapshot, (self.inner.clock)());
+    }
+
+    #[cfg(feature = "metrics")]
+    fn publish_metrics_at(&self, snapshot: &Snapshot, now: UnixTime) {
+        use crate::metrics::{CACHE_BYTES, CACHE_ENTRIES, POLICY_GENERATION, u64_to_f64};
+        ::metrics::gauge!(POLICY_GENERATION).set(u64_to_f64(snapshot.generation));
+        snapshot.expiries.publish(now);
+        let stats = self.inner.cache.stats();
+        ::metrics::gauge!(CACHE_ENTRIES).set(u64_to_f64(stats.entries));
+        ::metrics::gauge!(CACHE_BYTES).set(u64_to_f64(stats.bytes));
     }
 
     /// The event sink events go to (the `server` module reports connection events to it).
@@ -704,6 +801,9 @@ struct Memo {
     generation: u64,
     digest: [u8; 32],
     verdict: Verdict,
+    /// The per-request counter of this verdict, registered on the miss that made the memo.
+    #[cfg(feature = "metrics")]
+    counter: ::metrics::Counter,
 }
 
 impl ConnectionMemo {
@@ -718,6 +818,9 @@ impl ConnectionMemo {
                     && memo.digest == chain.digest()
                     && memo.verdict.holds_at(now) =>
             {
+                // The request is counted here: one add to a handle the memo already holds.
+                #[cfg(feature = "metrics")]
+                memo.counter.increment(1);
                 Some(memo.verdict.clone())
             }
             _ => None,

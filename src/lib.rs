@@ -31,6 +31,9 @@ mod events;
 pub mod forwarded;
 mod gate;
 mod layer;
+#[cfg(feature = "metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+pub mod metrics;
 mod peer_chain;
 pub mod pem;
 mod policy;

@@ -1,6 +1,12 @@
 //! The README's demo (`examples/server.rs`), driven in-process: a second instance on a busy port
 //! fails before it touches the demo PKI folder the first one serves from.
-#![cfg(all(feature = "axum", feature = "server", feature = "issue"))]
+#![cfg(all(
+    feature = "axum",
+    feature = "server",
+    feature = "issue",
+    feature = "metrics",
+    feature = "watch"
+))]
 // Test code: panics are failures.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -31,6 +37,7 @@ fn args(dir: &Path, port: u16) -> Args {
         port,
         dir: dir.to_path_buf(),
         plain: false,
+        metrics_port: None,
     }
 }
 

@@ -47,6 +47,8 @@ pub(crate) struct Args {
     /// Plain HTTP (HTTP/1.1 and h2c) behind a TLS-terminating proxy, for a policy with a
     /// `[forwarded]` section (server example only).
     pub(crate) plain: bool,
+    /// Serve Prometheus text at `http://127.0.0.1:N/metrics` (server example only).
+    pub(crate) metrics_port: Option<u16>,
 }
 
 impl Args {
@@ -68,13 +70,15 @@ impl Args {
              \n  --policy FILE  policy file (TOML or JSON); default: DIR/policy.toml\
              \n  --port N       port on 127.0.0.1 (default {default_port})\
              \n  --dir DIR      demo PKI folder, generated when missing (default ./demo-pki)\
-             \n  --plain        plain HTTP behind a proxy (server example; the policy needs [forwarded])"
+             \n  --plain        plain HTTP behind a proxy (server example; the policy needs [forwarded])\
+             \n  --metrics-port N  Prometheus text at http://127.0.0.1:N/metrics (server example)"
         );
         let mut parsed = Self {
             policy: None,
             port: default_port,
             dir: PathBuf::from("demo-pki"),
             plain: false,
+            metrics_port: None,
         };
         let mut args = std::env::args().skip(1);
         while let Some(arg) = args.next() {
@@ -94,6 +98,13 @@ impl Args {
                         eprintln!("--port: not a port number: {text:?}\n\n{usage}");
                         std::process::exit(2)
                     });
+                }
+                "--metrics-port" => {
+                    let text = value("--metrics-port");
+                    parsed.metrics_port = Some(text.parse().unwrap_or_else(|_| {
+                        eprintln!("--metrics-port: not a port number: {text:?}\n\n{usage}");
+                        std::process::exit(2)
+                    }));
                 }
                 "-h" | "--help" => {
                     println!("{usage}");

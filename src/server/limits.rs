@@ -28,6 +28,9 @@ struct Counts {
 pub(crate) struct Slot {
     limits: Arc<ConnectionLimits>,
     source: IpAddr,
+    /// The open-connections gauge, up while the slot lives.
+    #[cfg(feature = "metrics")]
+    _open: crate::metrics::OpenConnection,
 }
 
 impl ConnectionLimits {
@@ -55,6 +58,8 @@ impl ConnectionLimits {
         Ok(Slot {
             limits: Arc::clone(self),
             source,
+            #[cfg(feature = "metrics")]
+            _open: crate::metrics::OpenConnection::new(),
         })
     }
 
@@ -125,6 +130,8 @@ impl EventReporter {
     }
 
     pub(crate) fn report(&self, code: &'static str, peer: SocketAddr, detail: Option<String>) {
+        #[cfg(feature = "metrics")]
+        crate::metrics::connection_refused(code);
         let event = ConnectionEvent::new(code, peer, detail);
         if let Some(sink) = &self.sink {
             sink.record_connection(&event);
