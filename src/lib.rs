@@ -57,6 +57,10 @@ pub mod issue;
 #[cfg_attr(docsrs, doc(cfg(feature = "watch")))]
 pub mod watch;
 
+#[cfg(feature = "enroll")]
+#[cfg_attr(docsrs, doc(cfg(feature = "enroll")))]
+pub mod enroll;
+
 // The README's Rust blocks, compiled by `cargo test --doc` (they need the `axum` and `server`
 // features and the ring provider; without them they are skipped, not failed).
 #[cfg(all(doctest, feature = "axum", feature = "server", feature = "ring"))]

@@ -239,6 +239,7 @@ pub(crate) fn u64_to_f64(n: u64) -> f64 {
 }
 
 /// Counts a connection the server closed before any request.
+#[cfg(feature = "server")]
 pub(crate) fn connection_refused(code: &'static str) {
     ::metrics::counter!(CONNECTIONS_REFUSED_TOTAL, "code" => code).increment(1);
 }

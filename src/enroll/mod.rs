@@ -1,0 +1,16 @@
+//! Attested enrollment (feature `enroll`): per-install, hardware-bound app certificates issued
+//! only to genuine apps on genuine devices.
+//!
+//! The verifiers here are pure, like [`Verifier`](crate::Verifier): they take the evidence, the
+//! expected challenge, the policy's rule for the app and the time, do no I/O and read no clock.
+//!
+//! - [`android`]: Android Key Attestation (the attestation certificate chain to Google's roots,
+//!   the attestation status list, and the KeyDescription extension).
+//! - [`apple`]: Apple App Attest (the CBOR attestation object, its x5c chain to Apple's App
+//!   Attestation root, nonce, rpIdHash, counter, aaguid and credential id).
+//!
+//! Every refusal is an [`EnrollRejection`] with a stable [`code`](EnrollRejection::code).
+
+mod error;
+
+pub use self::error::EnrollRejection;
