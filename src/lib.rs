@@ -79,6 +79,7 @@ pub use crate::peer_chain::PeerChain;
 pub use crate::policy::{Mode, ModeRules, Policy, PolicyError, VerifierBuilder};
 pub use crate::rejection::{CertRole, Rejection, Rejections};
 pub use crate::tls::{GateClientVerifier, HandshakeMode};
+pub use crate::verify::attestation::{ATTESTATION_OID, AttestationFacts, Platform, SecurityLevel};
 pub use crate::verify::identity::{
     AppId, CertificateInfo, IdentitySource, PeerIdentity, Warning, inspect,
 };

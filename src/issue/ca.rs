@@ -15,9 +15,10 @@ use serde::{Deserialize, Serialize};
 use sha2::Digest as _;
 use time::OffsetDateTime;
 
+use super::csr::PublicKey;
 use super::keys::RcgenSigner;
 use super::p12::{P12Format, write_pkcs12};
-use super::store::{CertRecord, RevocationReason, Store, Writer};
+use super::store::{CertRecord, InstallRecord, RevocationReason, Store, Writer};
 use super::{Algorithm, Csr, IssueError, KeySigner, Signer};
 use crate::AppId;
 
@@ -100,6 +101,9 @@ pub enum SubjectKey {
     Generate(Algorithm),
     /// The public key of a checked CSR (the caller keeps the private key).
     Csr(Csr),
+    /// A public key whose possession was proven another way (a platform attestation of a key
+    /// that never leaves the phone's hardware).
+    PublicKey(PublicKey),
 }
 
 /// What to issue.
@@ -114,6 +118,9 @@ pub struct IssueRequest {
     pub validity: Duration,
     /// The key.
     pub key: SubjectKey,
+    /// Attestation facts, written into the certificate's
+    /// [`ATTESTATION_OID`](crate::ATTESTATION_OID) extension (enrollment sets them).
+    pub attestation: Option<crate::AttestationFacts>,
 }
 
 impl IssueRequest {
@@ -125,6 +132,7 @@ impl IssueRequest {
             install_id: None,
             validity: DEFAULT_VALIDITY,
             key: SubjectKey::Generate(Algorithm::P256),
+            attestation: None,
         })
     }
 
@@ -143,6 +151,12 @@ impl IssueRequest {
     /// Sets where the key comes from.
     pub fn key(mut self, key: SubjectKey) -> Self {
         self.key = key;
+        self
+    }
+
+    /// Sets the attestation facts the certificate carries.
+    pub fn attestation(mut self, facts: crate::AttestationFacts) -> Self {
+        self.attestation = Some(facts);
         self
     }
 }
@@ -220,6 +234,17 @@ pub enum RevokeTarget {
     Fingerprint(String),
     /// The certificate itself (DER).
     Certificate(CertificateDer<'static>),
+}
+
+/// What [`Ca::revoke_install`] did.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct RevokedInstall {
+    /// The install's certificates that were live and are now revoked (may be none: all had
+    /// expired or were revoked one by one).
+    pub records: Vec<CertRecord>,
+    /// The CRLs signed after them.
+    pub crl: CrlReport,
 }
 
 /// What [`Ca::revoke`] did.
@@ -491,6 +516,71 @@ impl Ca {
     /// Issues an app certificate and records it. When the CA directory's `policy.toml` still
     /// carries the starter marker line, the app id is appended to its `[[apps]]`.
     pub fn issue(&mut self, request: &IssueRequest) -> Result<Issued, IssueError> {
+        self.issue_inner(request, None)
+    }
+
+    /// Enrolls an install: issues `request` (which must carry the install id, a
+    /// [`SubjectKey::PublicKey`] and attestation facts) and records the install, in one
+    /// transaction. `install` gives the App Attest key id, counter and receipt (iOS); its
+    /// install id, app id, key and facts must equal the request's.
+    pub fn enroll(
+        &mut self,
+        request: &IssueRequest,
+        install: &InstallRecord,
+    ) -> Result<Issued, IssueError> {
+        let consistent = request.install_id.as_deref() == Some(install.install_id.as_str())
+            && request.app_id.as_str() == install.app_id
+            && request.attestation.as_ref() == Some(&install.facts)
+            && matches!(&request.key, SubjectKey::PublicKey(k) if k.spki_der() == install.spki);
+        if !consistent {
+            return Err(IssueError::Input(
+                "the install record does not match the request (install id, app id, key, facts)"
+                    .into(),
+            ));
+        }
+        self.issue_inner(request, Some(install))
+    }
+
+    /// Revokes every live certificate of an install and the install itself (no renewal after
+    /// this), then re-signs both CRLs, in one transaction.
+    pub fn revoke_install(
+        &mut self,
+        install_id: &str,
+        reason: RevocationReason,
+    ) -> Result<RevokedInstall, IssueError> {
+        let install_id = parse_uuid(install_id)?;
+        let now = now();
+        let at = now.unix_timestamp();
+        let core = &self.core;
+        self.store.write(|w| {
+            let records = w.live_certs_of_install(&install_id)?;
+            let install = w.revoke_install(&install_id, at)?;
+            if records.is_empty() && !install {
+                return Err(IssueError::UnknownCertificate(format!(
+                    "install {install_id} (no live certificate, no enrolled install)"
+                )));
+            }
+            for r in &records {
+                w.mark_revoked(&r.serial, at, reason)?;
+            }
+            let crl = sign_crls(core, w, now, None)?;
+            let records = records
+                .into_iter()
+                .map(|mut r| {
+                    r.revoked_at = Some(at);
+                    r.reason = Some(reason);
+                    r
+                })
+                .collect();
+            Ok(RevokedInstall { records, crl })
+        })
+    }
+
+    fn issue_inner(
+        &mut self,
+        request: &IssueRequest,
+        install: Option<&InstallRecord>,
+    ) -> Result<Issued, IssueError> {
         let now = now();
         let core = &self.core;
         let not_before = (now - BACKDATE).max(from_unix(core.intermediate_not_before)?);
@@ -534,6 +624,14 @@ impl Ca {
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
         params.use_authority_key_identifier_extension = true;
+        if let Some(facts) = &request.attestation {
+            params
+                .custom_extensions
+                .push(rcgen::CustomExtension::from_oid_content(
+                    crate::ATTESTATION_OID,
+                    facts.to_der(),
+                ));
+        }
         if let Some(url) = &core.meta.crl_url {
             params.crl_distribution_points = vec![CrlDistributionPoint {
                 uris: vec![url.clone()],
@@ -550,13 +648,13 @@ impl Ca {
                     .map_err(IssueError::signing)?;
                 (cert, Some(key.pkcs8_der().to_vec()), key.spki_der())
             }
-            SubjectKey::Csr(csr) => {
-                let public = rcgen::SubjectPublicKeyInfo::from_der(csr.spki_der())
+            SubjectKey::Csr(Csr { spki, .. }) | SubjectKey::PublicKey(PublicKey { spki, .. }) => {
+                let public = rcgen::SubjectPublicKeyInfo::from_der(spki)
                     .map_err(|e| IssueError::Csr(format!("public key: {e}")))?;
                 let cert = params
                     .signed_by(&public, &issuer)
                     .map_err(IssueError::signing)?;
-                (cert, None, csr.spki_der().to_vec())
+                (cert, None, spki.clone())
             }
         };
         let der: CertificateDer<'static> = cert.der().clone();
@@ -579,6 +677,9 @@ impl Ca {
         let dir = core.dir.clone();
         self.store.write(|w| {
             w.insert(&record)?;
+            if let Some(install) = install {
+                w.insert_install(install)?;
+            }
             allow_app_in_policy(&dir.join(POLICY_FILE), app)
         })?;
         Ok(Issued {

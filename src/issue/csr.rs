@@ -3,7 +3,7 @@
 //! decides what an app certificate says).
 
 use x509_parser::prelude::FromDer as _;
-use x509_parser::public_key::PublicKey;
+use x509_parser::public_key::PublicKey as ParsedKey;
 
 use super::IssueError;
 
@@ -20,8 +20,50 @@ pub const MAX_RSA_BITS: usize = 8192;
 /// A checked certificate signing request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Csr {
-    spki: Vec<u8>,
+    pub(crate) spki: Vec<u8>,
     key: &'static str,
+}
+
+/// A subject public key whose possession was proven another way than by a CSR (for
+/// enrollment: the platform attested that the key lives in the phone's hardware), checked like
+/// a CSR's key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PublicKey {
+    pub(crate) spki: Vec<u8>,
+    key: &'static str,
+}
+
+impl PublicKey {
+    /// Reads a DER SubjectPublicKeyInfo and refuses the keys a CSR may not carry (see
+    /// [`Csr::parse`]).
+    pub fn from_spki_der(der: &[u8]) -> Result<Self, IssueError> {
+        if der.len() > MAX_CSR_BYTES {
+            return Err(IssueError::Csr(format!(
+                "a public key of {} bytes, more than {MAX_CSR_BYTES}",
+                der.len()
+            )));
+        }
+        let (rest, spki) = x509_parser::x509::SubjectPublicKeyInfo::from_der(der)
+            .map_err(|e| IssueError::Csr(format!("not a SubjectPublicKeyInfo: {e}")))?;
+        if !rest.is_empty() {
+            return Err(IssueError::Csr("trailing data after the public key".into()));
+        }
+        let key = check_key(&spki)?;
+        Ok(Self {
+            spki: der.to_vec(),
+            key,
+        })
+    }
+
+    /// The key, a DER SubjectPublicKeyInfo.
+    pub fn spki_der(&self) -> &[u8] {
+        &self.spki
+    }
+
+    /// What the key is: `p256`, `p384`, `ed25519` or `rsa<bits>`.
+    pub fn key_kind(&self) -> &'static str {
+        self.key
+    }
 }
 
 impl Csr {
@@ -112,7 +154,7 @@ fn check_key(
     const P384: &str = "1.3.132.0.34";
     let oid = spki.algorithm.algorithm.to_id_string();
     match spki.parsed() {
-        Ok(PublicKey::RSA(rsa)) => {
+        Ok(ParsedKey::RSA(rsa)) => {
             let bits = rsa.key_size();
             if bits < MIN_RSA_BITS {
                 return Err(IssueError::Csr(format!(
@@ -131,7 +173,7 @@ fn check_key(
                 _ => "rsa",
             })
         }
-        Ok(PublicKey::EC(_)) => {
+        Ok(ParsedKey::EC(_)) => {
             let curve = spki
                 .algorithm
                 .parameters
@@ -150,7 +192,7 @@ fn check_key(
             }
         }
         _ if oid == "1.3.101.112" => Ok("ed25519"),
-        Ok(PublicKey::DSA(_)) => Err(IssueError::Csr("weak key: DSA".into())),
+        Ok(ParsedKey::DSA(_)) => Err(IssueError::Csr("weak key: DSA".into())),
         _ => Err(IssueError::Csr(format!("unsupported key algorithm {oid}"))),
     }
 }

@@ -34,10 +34,10 @@ mod store;
 
 pub use self::ca::{
     Ca, CaConfig, CrlReport, DEFAULT_CRL_NEXT_UPDATE, DEFAULT_VALIDITY, IssueRequest, Issued,
-    RevokeTarget, Revoked, SubjectKey,
+    RevokeTarget, Revoked, RevokedInstall, SubjectKey,
 };
-pub use self::csr::{Csr, MAX_CSR_BYTES, MAX_RSA_BITS, MIN_RSA_BITS};
+pub use self::csr::{Csr, MAX_CSR_BYTES, MAX_RSA_BITS, MIN_RSA_BITS, PublicKey};
 pub use self::error::IssueError;
 pub use self::keys::{Algorithm, KeySigner, SignError, Signer};
 pub use self::p12::{LEGACY_ITERATIONS, MODERN_ITERATIONS, P12Format, Pkcs12Contents, read_pkcs12};
-pub use self::store::{CertRecord, ListFilter, RevocationReason, Store};
+pub use self::store::{CertRecord, InstallRecord, ListFilter, RevocationReason, Store};

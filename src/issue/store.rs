@@ -18,8 +18,8 @@ use super::IssueError;
 /// How long a writer waits for another process's transaction before giving up.
 pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The schema version this code writes (`PRAGMA user_version`).
-const SCHEMA_VERSION: i64 = 1;
+/// The schema version this code writes (`PRAGMA user_version`). Version 2 added `installs`.
+const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS certs (
@@ -42,6 +42,23 @@ CREATE TABLE IF NOT EXISTS crl_numbers (
     issuer TEXT PRIMARY KEY,           -- 'root' or 'intermediate'
     number INTEGER NOT NULL
 ) STRICT;
+";
+
+/// Version 2: the installs enrolled by attestation (feature `enroll`).
+const SCHEMA_INSTALLS: &str = "
+CREATE TABLE IF NOT EXISTS installs (
+    install_id  TEXT PRIMARY KEY,      -- lower-case UUID, as in the certificate's urn:uuid
+    app_id      TEXT NOT NULL,
+    platform    TEXT NOT NULL,         -- 'android' | 'ios'
+    spki        BLOB NOT NULL,         -- the attested key's SubjectPublicKeyInfo (DER)
+    facts       BLOB NOT NULL,         -- the attestation facts extension's DER
+    key_id      BLOB,                  -- App Attest key id
+    counter     INTEGER,               -- App Attest sign counter, the highest seen
+    receipt     BLOB,                  -- App Attest receipt (stored, not validated)
+    enrolled_at INTEGER NOT NULL,
+    revoked_at  INTEGER
+) STRICT;
+CREATE INDEX IF NOT EXISTS certs_install ON certs(install_id) WHERE install_id IS NOT NULL;
 ";
 
 /// A CRL reason code (RFC 5280 §5.3.1). `remove_from_crl` and `aa_compromise` are left out: the
@@ -159,6 +176,52 @@ pub struct CertRecord {
     pub reason: Option<RevocationReason>,
 }
 
+/// One install enrolled by attestation, as the database holds it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct InstallRecord {
+    /// The install id (lower-case UUID).
+    pub install_id: String,
+    /// The app id it was enrolled for.
+    pub app_id: String,
+    /// The attested key, a DER SubjectPublicKeyInfo: every certificate of the install certifies it.
+    pub spki: Vec<u8>,
+    /// What the platform attested.
+    pub facts: crate::AttestationFacts,
+    /// App Attest: the key id (SHA-256 of the App Attest public key).
+    pub key_id: Option<Vec<u8>>,
+    /// App Attest: the highest sign counter seen (0 at enrollment).
+    pub counter: Option<u32>,
+    /// App Attest: the receipt, stored as received (not validated).
+    pub receipt: Option<Vec<u8>>,
+    /// When it enrolled, Unix seconds.
+    pub enrolled_at: i64,
+    /// When it was revoked, Unix seconds.
+    pub revoked_at: Option<i64>,
+}
+
+impl InstallRecord {
+    /// An install enrolled now-ish (set `enrolled_at`), not revoked, without App Attest data.
+    pub fn new(
+        install_id: &str,
+        app_id: &str,
+        spki: Vec<u8>,
+        facts: crate::AttestationFacts,
+    ) -> Self {
+        Self {
+            install_id: install_id.to_ascii_lowercase(),
+            app_id: app_id.to_owned(),
+            spki,
+            facts,
+            key_id: None,
+            counter: None,
+            receipt: None,
+            enrolled_at: 0,
+            revoked_at: None,
+        }
+    }
+}
+
 /// Which records [`Store::list`] returns.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -237,6 +300,18 @@ impl Store {
                     .transaction_with_behavior(TransactionBehavior::Immediate)
                     .map_err(err)?;
                 tx.execute_batch(SCHEMA).map_err(err)?;
+                tx.execute_batch(SCHEMA_INSTALLS).map_err(err)?;
+                tx.pragma_update(None, "user_version", SCHEMA_VERSION)
+                    .map_err(err)?;
+                tx.commit().map_err(err)?;
+                Ok(())
+            }
+            1 => {
+                let tx = self
+                    .conn
+                    .transaction_with_behavior(TransactionBehavior::Immediate)
+                    .map_err(err)?;
+                tx.execute_batch(SCHEMA_INSTALLS).map_err(err)?;
                 tx.pragma_update(None, "user_version", SCHEMA_VERSION)
                     .map_err(err)?;
                 tx.commit().map_err(err)?;
@@ -331,6 +406,38 @@ impl Store {
             .map_err(|e| db_error(&self.path, e))
     }
 
+    /// The install enrolled with this id, if any.
+    pub fn install(&self, install_id: &str) -> Result<Option<InstallRecord>, IssueError> {
+        self.conn
+            .query_row(
+                &format!("SELECT {INSTALL_COLUMNS} FROM installs WHERE install_id = ?1"),
+                [install_id],
+                row_install,
+            )
+            .optional()
+            .map_err(|e| db_error(&self.path, e))?
+            .transpose()
+            .map_err(|message| IssueError::Database {
+                path: self.path.clone(),
+                message,
+            })
+    }
+
+    /// Raises an install's App Attest counter to `counter` if it is higher than the stored one,
+    /// atomically (two renewals racing with the same assertion: one wins). Returns whether it
+    /// was raised.
+    pub fn raise_counter(&mut self, install_id: &str, counter: u32) -> Result<bool, IssueError> {
+        self.write(|w| {
+            w.tx.execute(
+                "UPDATE installs SET counter = ?2 WHERE install_id = ?1 AND revoked_at IS NULL \
+                 AND counter IS NOT NULL AND counter < ?2",
+                params![install_id, i64::from(counter)],
+            )
+            .map(|n| n == 1)
+            .map_err(|e| db_error(w.path, e))
+        })
+    }
+
     /// Runs `f` inside one `BEGIN IMMEDIATE` transaction; commits when it returns `Ok`.
     pub(crate) fn write<T>(
         &mut self,
@@ -406,6 +513,57 @@ impl Writer<'_> {
             .map_err(|e| db_error(self.path, e))
     }
 
+    pub(crate) fn insert_install(&self, r: &InstallRecord) -> Result<(), IssueError> {
+        self.tx
+            .execute(
+                "INSERT INTO installs (install_id, app_id, platform, spki, facts, key_id, counter, \
+                 receipt, enrolled_at, revoked_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                params![
+                    r.install_id,
+                    r.app_id,
+                    r.facts.platform.as_str(),
+                    r.spki,
+                    r.facts.to_der(),
+                    r.key_id,
+                    r.counter.map(i64::from),
+                    r.receipt,
+                    r.enrolled_at,
+                    r.revoked_at,
+                ],
+            )
+            .map(drop)
+            .map_err(|e| db_error(self.path, e))
+    }
+
+    /// The certificates of an install that are not revoked yet.
+    pub(crate) fn live_certs_of_install(
+        &self,
+        install_id: &str,
+    ) -> Result<Vec<CertRecord>, IssueError> {
+        let mut stmt = self
+            .tx
+            .prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM certs WHERE install_id = ?1 AND revoked_at IS NULL"
+            ))
+            .map_err(|e| db_error(self.path, e))?;
+        let rows = stmt
+            .query_map([install_id], row_record)
+            .map_err(|e| db_error(self.path, e))?;
+        rows.collect::<Result<Vec<_>, _>>()
+            .map_err(|e| db_error(self.path, e))
+    }
+
+    /// Marks an install revoked; `false` when there is no such install (or it already was).
+    pub(crate) fn revoke_install(&self, install_id: &str, at: i64) -> Result<bool, IssueError> {
+        self.tx
+            .execute(
+                "UPDATE installs SET revoked_at = ?2 WHERE install_id = ?1 AND revoked_at IS NULL",
+                params![install_id, at],
+            )
+            .map(|n| n == 1)
+            .map_err(|e| db_error(self.path, e))
+    }
+
     /// Every revoked certificate: (serial hex, revoked at, reason).
     pub(crate) fn revoked(&self) -> Result<Vec<(String, i64, RevocationReason)>, IssueError> {
         let mut stmt = self
@@ -478,6 +636,32 @@ fn insert_row(tx: &rusqlite::Transaction<'_>, r: &CertRecord) -> rusqlite::Resul
         r.reason.map(RevocationReason::name),
     ])?;
     Ok(())
+}
+
+const INSTALL_COLUMNS: &str =
+    "install_id, app_id, spki, facts, key_id, counter, receipt, enrolled_at, revoked_at";
+
+/// An install row; the inner `Err` names a row whose facts do not parse.
+fn row_install(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<InstallRecord, String>> {
+    let install_id: String = row.get(0)?;
+    let facts: Vec<u8> = row.get(3)?;
+    let counter: Option<i64> = row.get(5)?;
+    let Some(facts) = crate::AttestationFacts::from_der(&facts) else {
+        return Ok(Err(format!(
+            "install {install_id}: unreadable attestation facts"
+        )));
+    };
+    Ok(Ok(InstallRecord {
+        app_id: row.get(1)?,
+        spki: row.get(2)?,
+        facts,
+        key_id: row.get(4)?,
+        counter: counter.and_then(|c| u32::try_from(c).ok()),
+        receipt: row.get(6)?,
+        enrolled_at: row.get(7)?,
+        revoked_at: row.get(8)?,
+        install_id,
+    }))
 }
 
 fn row_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<CertRecord> {

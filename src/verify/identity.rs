@@ -3,6 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
+use super::attestation::AttestationFacts;
 use rustls_pki_types::UnixTime;
 use serde::{Serialize, Serializer};
 use x509_parser::certificate::X509Certificate;
@@ -226,6 +227,10 @@ pub struct CertificateInfo {
     /// notAfter, serialized as RFC 3339.
     #[serde(serialize_with = "ser_time")]
     pub not_after: UnixTime,
+    /// The attestation facts certgate's enrollment wrote into the certificate (its
+    /// [`ATTESTATION_OID`](crate::ATTESTATION_OID) extension), when present and well formed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attestation: Option<Box<AttestationFacts>>,
 }
 
 impl CertificateInfo {
@@ -263,9 +268,26 @@ impl CertificateInfo {
             fingerprint,
             not_before: super::facts::unix(cert.validity().not_before.timestamp()),
             not_after: super::facts::unix(cert.validity().not_after.timestamp()),
+            attestation: AttestationFacts::from_cert(cert).map(Box::new),
+        }
+    }
+
+    /// The install id: the one `urn:uuid:` subjectAltName URI (lower-cased), `None` when there
+    /// is none or more than one.
+    pub fn install_id(&self) -> Option<&str> {
+        let mut ids = self
+            .uris
+            .iter()
+            .filter_map(|u| u.strip_prefix(INSTALL_ID_PREFIX));
+        match (ids.next(), ids.next()) {
+            (Some(id), None) => Some(id),
+            _ => None,
         }
     }
 }
+
+/// The SAN URI prefix of an install id (RFC 4122 §3: `urn:uuid:`).
+pub(crate) const INSTALL_ID_PREFIX: &str = "urn:uuid:";
 
 /// Reads what a certificate says about itself (app id by `source`, names, keys, validity)
 /// without verifying anything. For tooling such as `certgate inspect`.
@@ -358,6 +380,7 @@ impl PeerIdentity {
                 .warnings
                 .capacity()
                 .saturating_mul(std::mem::size_of::<Warning>()),
+            cert.attestation.as_ref().map_or(0, |a| a.heap_bytes()),
         ]
         .into_iter()
         .fold(0, usize::saturating_add)
@@ -399,6 +422,29 @@ impl PeerIdentity {
     /// URIs in the leaf's subjectAltName.
     pub fn uris(&self) -> &[String] {
         &self.inner.cert.uris
+    }
+
+    /// The install id of a per-install certificate: its one `urn:uuid:` subjectAltName URI
+    /// (enrollment writes it beside the app id). `None` for a shared app certificate, and when
+    /// the leaf carries more than one.
+    pub fn install_id(&self) -> Option<&str> {
+        self.inner.cert.install_id()
+    }
+
+    /// What the platform attested about this install's key (security level, boot state, app
+    /// version, patch level), as certgate's enrollment recorded it in the certificate; `None`
+    /// for certificates not issued by enrollment.
+    ///
+    /// ```
+    /// use certgate::{PeerIdentity, SecurityLevel};
+    /// // A route that needs a key in StrongBox:
+    /// fn strong_box_only(peer: &PeerIdentity) -> bool {
+    ///     peer.attestation()
+    ///         .is_some_and(|facts| facts.at_least(SecurityLevel::StrongBox))
+    /// }
+    /// ```
+    pub fn attestation(&self) -> Option<&AttestationFacts> {
+        self.inner.cert.attestation.as_deref()
     }
 
     /// Email addresses in the leaf's subjectAltName.

@@ -17,6 +17,7 @@ use webpki::{EndEntityCert, KeyUsage, VerifiedPath};
 use x509_parser::certificate::X509Certificate;
 use x509_parser::prelude::FromDer;
 
+pub(crate) mod attestation;
 pub(crate) mod der;
 pub(crate) mod facts;
 pub(crate) mod identity;

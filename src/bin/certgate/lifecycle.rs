@@ -143,7 +143,7 @@ pub(crate) struct IssueArgs {
 }
 
 #[derive(clap::Args)]
-#[command(group(clap::ArgGroup::new("target").required(true).args(["serial", "fingerprint", "cert"])))]
+#[command(group(clap::ArgGroup::new("target").required(true).args(["serial", "fingerprint", "cert", "install_id"])))]
 pub(crate) struct RevokeArgs {
     /// The CA directory.
     dir: PathBuf,
@@ -156,6 +156,10 @@ pub(crate) struct RevokeArgs {
     /// The certificate file (PEM or DER; the first certificate).
     #[arg(long, value_name = "FILE")]
     cert: Option<PathBuf>,
+    /// Every certificate of an enrolled install (its `urn:uuid` install id), and the install
+    /// itself: it can no longer renew.
+    #[arg(long, value_name = "UUID")]
+    install_id: Option<String>,
     /// CRL reason code.
     #[arg(long, default_value = "unspecified", value_parser = parse_reason)]
     reason: RevocationReason,
@@ -348,6 +352,9 @@ pub(crate) fn revoke(args: RevokeArgs) -> ExitCode {
 }
 
 fn revoke_inner(args: RevokeArgs) -> Result<ExitCode, Failure> {
+    if let Some(install_id) = &args.install_id {
+        return revoke_install(&args, install_id);
+    }
     let target = match (&args.serial, &args.fingerprint, &args.cert) {
         (Some(serial), _, _) => RevokeTarget::Serial(serial.clone()),
         (_, Some(fp), _) => RevokeTarget::Fingerprint(fp.clone()),
@@ -378,6 +385,40 @@ fn revoke_inner(args: RevokeArgs) -> Result<ExitCode, Failure> {
             "revoked {} (app {}, reason {})\nCRL {} number {} lists {} revoked; {} number {}\nnext update {}; reload the servers (SIGHUP) to refuse it now",
             revoked.record.serial,
             revoked.record.app_id,
+            args.reason,
+            revoked.crl.intermediate_crl.display(),
+            revoked.crl.intermediate_number,
+            revoked.crl.revoked,
+            revoked.crl.root_crl.display(),
+            revoked.crl.root_number,
+            rfc3339(revoked.crl.next_update),
+        ));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn revoke_install(args: &RevokeArgs, install_id: &str) -> Result<ExitCode, Failure> {
+    let key_password = read_password(args.key_password_file.as_deref(), "--key-password-file")?;
+    let mut ca = Ca::open(&args.dir, key_password.as_deref())?;
+    let revoked = ca.revoke_install(install_id, args.reason)?;
+    if args.json {
+        emit_json(&serde_json::json!({
+            "verdict": "ok",
+            "install_id": install_id.to_ascii_lowercase(),
+            "certificates": revoked.records,
+            "crl": revoked.crl,
+        }));
+    } else {
+        let serials: Vec<&str> = revoked.records.iter().map(|r| r.serial.as_str()).collect();
+        say(&format!(
+            "revoked install {} ({} certificate(s): {}; reason {})\nCRL {} number {} lists {} revoked; {} number {}\nnext update {}; reload the servers (SIGHUP) to refuse it now",
+            install_id.to_ascii_lowercase(),
+            serials.len(),
+            if serials.is_empty() {
+                "none live".to_owned()
+            } else {
+                serials.join(", ")
+            },
             args.reason,
             revoked.crl.intermediate_crl.display(),
             revoked.crl.intermediate_number,
