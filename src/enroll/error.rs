@@ -48,6 +48,13 @@ pub enum EnrollRejection {
         /// What did not parse.
         detail: String,
     },
+    /// A renewal presented a certificate that is not an enrolled install's (no install id, no
+    /// such install, or not the enrolled key or app).
+    #[error("not an enrolled install: {detail}")]
+    NotEnrolled {
+        /// What was missing.
+        detail: String,
+    },
     /// The client address sent too many enrollment requests.
     #[error("too many enrollment requests; retry after {retry_after_seconds} s")]
     RateLimited {
@@ -76,6 +83,7 @@ impl EnrollRejection {
         "boot_state_unverified",
         "malformed_enrollment",
         "enroll_rate_limited",
+        "not_enrolled",
     ];
 
     /// The stable, snake_case reason code.
@@ -87,6 +95,7 @@ impl EnrollRejection {
             Self::BootStateUnverified { .. } => "boot_state_unverified",
             Self::ChallengeMismatch { .. } => "challenge_mismatch",
             Self::MalformedRequest { .. } => "malformed_enrollment",
+            Self::NotEnrolled { .. } => "not_enrolled",
             Self::RateLimited { .. } => "enroll_rate_limited",
             Self::SecurityLevelTooLow { .. } => "security_level_too_low",
         }
@@ -158,6 +167,7 @@ mod tests {
         assert_eq!(all[6].http_status(), 400);
         assert_eq!(all[7].http_status(), 429);
         assert!(all[..6].iter().all(|r| r.http_status() == 403));
+        assert_eq!(all[8].http_status(), 403);
     }
 
     #[test]

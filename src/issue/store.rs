@@ -53,6 +53,7 @@ CREATE TABLE IF NOT EXISTS installs (
     spki        BLOB NOT NULL,         -- the attested key's SubjectPublicKeyInfo (DER)
     facts       BLOB NOT NULL,         -- the attestation facts extension's DER
     key_id      BLOB,                  -- App Attest key id
+    attest_key  BLOB,                  -- App Attest public key (SEC1 point), for assertions
     counter     INTEGER,               -- App Attest sign counter, the highest seen
     receipt     BLOB,                  -- App Attest receipt (stored, not validated)
     enrolled_at INTEGER NOT NULL,
@@ -190,6 +191,9 @@ pub struct InstallRecord {
     pub facts: crate::AttestationFacts,
     /// App Attest: the key id (SHA-256 of the App Attest public key).
     pub key_id: Option<Vec<u8>>,
+    /// App Attest: the App Attest public key (uncompressed SEC1 point) that renewals'
+    /// assertions are verified with.
+    pub attest_key: Option<Vec<u8>>,
     /// App Attest: the highest sign counter seen (0 at enrollment).
     pub counter: Option<u32>,
     /// App Attest: the receipt, stored as received (not validated).
@@ -214,6 +218,7 @@ impl InstallRecord {
             spki,
             facts,
             key_id: None,
+            attest_key: None,
             counter: None,
             receipt: None,
             enrolled_at: 0,
@@ -516,8 +521,9 @@ impl Writer<'_> {
     pub(crate) fn insert_install(&self, r: &InstallRecord) -> Result<(), IssueError> {
         self.tx
             .execute(
-                "INSERT INTO installs (install_id, app_id, platform, spki, facts, key_id, counter, \
-                 receipt, enrolled_at, revoked_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                "INSERT INTO installs (install_id, app_id, platform, spki, facts, key_id, attest_key, \
+                 counter, receipt, enrolled_at, revoked_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                 params![
                     r.install_id,
                     r.app_id,
@@ -525,6 +531,7 @@ impl Writer<'_> {
                     r.spki,
                     r.facts.to_der(),
                     r.key_id,
+                    r.attest_key,
                     r.counter.map(i64::from),
                     r.receipt,
                     r.enrolled_at,
@@ -639,13 +646,13 @@ fn insert_row(tx: &rusqlite::Transaction<'_>, r: &CertRecord) -> rusqlite::Resul
 }
 
 const INSTALL_COLUMNS: &str =
-    "install_id, app_id, spki, facts, key_id, counter, receipt, enrolled_at, revoked_at";
+    "install_id, app_id, spki, facts, key_id, attest_key, counter, receipt, enrolled_at, revoked_at";
 
 /// An install row; the inner `Err` names a row whose facts do not parse.
 fn row_install(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<InstallRecord, String>> {
     let install_id: String = row.get(0)?;
     let facts: Vec<u8> = row.get(3)?;
-    let counter: Option<i64> = row.get(5)?;
+    let counter: Option<i64> = row.get(6)?;
     let Some(facts) = crate::AttestationFacts::from_der(&facts) else {
         return Ok(Err(format!(
             "install {install_id}: unreadable attestation facts"
@@ -656,10 +663,11 @@ fn row_install(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<InstallRecord
         spki: row.get(2)?,
         facts,
         key_id: row.get(4)?,
+        attest_key: row.get(5)?,
         counter: counter.and_then(|c| u32::try_from(c).ok()),
-        receipt: row.get(6)?,
-        enrolled_at: row.get(7)?,
-        revoked_at: row.get(8)?,
+        receipt: row.get(7)?,
+        enrolled_at: row.get(8)?,
+        revoked_at: row.get(9)?,
         install_id,
     }))
 }

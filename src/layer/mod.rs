@@ -25,7 +25,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 mod future;
-mod problem;
+pub(crate) mod problem;
 
 pub use self::future::ResponseFuture;
 #[cfg(feature = "axum")]
@@ -200,7 +200,7 @@ impl<S> CertGateService<S> {
 
 /// The TCP peer's address: the TLS connection's, a [`PeerAddr`] extension, or axum's
 /// `ConnectInfo<SocketAddr>` (a plain-HTTP server behind a proxy).
-fn tcp_peer(extensions: &http::Extensions) -> Option<std::net::SocketAddr> {
+pub(crate) fn tcp_peer(extensions: &http::Extensions) -> Option<std::net::SocketAddr> {
     if let Some(conn) = connection(extensions) {
         return Some(conn.addr);
     }
@@ -216,7 +216,7 @@ fn tcp_peer(extensions: &http::Extensions) -> Option<std::net::SocketAddr> {
 
 /// The connection the request came on: a [`TlsConnectInfo`] extension (the `server`
 /// module), or axum's `ConnectInfo<TlsConnectInfo>` (`server::TlsListener`).
-fn connection(extensions: &http::Extensions) -> Option<&TlsConnectInfo> {
+pub(crate) fn connection(extensions: &http::Extensions) -> Option<&TlsConnectInfo> {
     if let Some(info) = extensions.get::<TlsConnectInfo>() {
         return Some(info);
     }

@@ -45,6 +45,28 @@ pub fn problem_response<B: From<String>>(rejection: &Rejection, show_detail: boo
     response
 }
 
+/// A problem document of certgate's shape for refusals that are not a [`Rejection`] (the
+/// enrollment router's).
+#[cfg(feature = "enroll")]
+pub(crate) fn problem<B: From<String>>(
+    status: StatusCode,
+    title: &str,
+    kind: &str,
+    code: &str,
+    detail: Option<String>,
+) -> Response<B> {
+    json_response(
+        status,
+        &Problem {
+            kind: kind.to_owned(),
+            title,
+            status: status.as_u16(),
+            code,
+            detail,
+        },
+    )
+}
+
 /// A 500 problem for a wiring bug (for example an extractor without the layer).
 #[cfg(feature = "axum")]
 pub(crate) fn server_error<B: From<String>>(code: &str, detail: &str) -> Response<B> {

@@ -35,6 +35,15 @@ struct PolicyFile {
     modes: super::modes::ModesSection,
     #[serde(default)]
     forwarded: Option<crate::forwarded::ForwardedSection>,
+    /// Enrollment settings (feature `enroll`; read and ignored without it: they change
+    /// nothing the gate decides).
+    #[cfg(feature = "enroll")]
+    #[serde(default)]
+    enroll: Option<crate::enroll::policy::EnrollSection>,
+    #[cfg(not(feature = "enroll"))]
+    #[serde(default)]
+    #[allow(dead_code, reason = "accepted and ignored without the enroll feature")]
+    enroll: Option<serde::de::IgnoredAny>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -139,6 +148,22 @@ struct App {
     pins: Vec<PinSpec>,
     #[serde(default)]
     leaf_fingerprints: Vec<String>,
+    /// `[apps.android]`: who may enroll as this app from Android (feature `enroll`).
+    #[cfg(feature = "enroll")]
+    #[serde(default)]
+    android: Option<crate::enroll::android::AndroidRule>,
+    #[cfg(not(feature = "enroll"))]
+    #[serde(default)]
+    #[allow(dead_code, reason = "accepted and ignored without the enroll feature")]
+    android: Option<serde::de::IgnoredAny>,
+    /// `[apps.ios]`: who may enroll as this app from iOS (feature `enroll`).
+    #[cfg(feature = "enroll")]
+    #[serde(default)]
+    ios: Option<crate::enroll::apple::IosRule>,
+    #[cfg(not(feature = "enroll"))]
+    #[serde(default)]
+    #[allow(dead_code, reason = "accepted and ignored without the enroll feature")]
+    ios: Option<serde::de::IgnoredAny>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -302,7 +327,114 @@ pub(super) fn parse(
         }
         b.push_app(field, rule);
     }
+    #[cfg(feature = "enroll")]
+    {
+        b.enroll = enroll(file.enroll, &file.apps, base, &mut budget, &mut b)?;
+    }
     Ok(b)
+}
+
+/// Reads `[enroll]` and the apps' `android`/`ios` rules into an
+/// [`EnrollPolicy`](crate::enroll::EnrollPolicy); `None` without an `[enroll]` section.
+#[cfg(feature = "enroll")]
+fn enroll(
+    section: Option<crate::enroll::policy::EnrollSection>,
+    apps: &[App],
+    base: Option<&Path>,
+    budget: &mut u64,
+    b: &mut VerifierBuilder,
+) -> Result<Option<crate::enroll::EnrollPolicy>, PolicyError> {
+    use crate::enroll::android::{AndroidSettings, StatusList};
+    use crate::enroll::apple::AppleSettings;
+    let Some(section) = section else {
+        if let Some(i) = apps.iter().position(|a| a.android.is_some() || a.ios.is_some()) {
+            return Err(PolicyError::new(
+                format!("apps[{i}]"),
+                "android and ios rules need an [enroll] section",
+            ));
+        }
+        return Ok(None);
+    };
+    section
+        .check()
+        .map_err(|(field, message)| PolicyError::new(format!("enroll.{field}"), message))?;
+    let no_provider = |field: &str| {
+        PolicyError::new(
+            field,
+            "no signature algorithms: enable the `ring` or `aws-lc-rs` feature",
+        )
+    };
+    let algorithms =
+        super::default_algorithms().ok_or_else(|| no_provider("enroll.android_roots"))?;
+    let android = if section.android_roots.is_empty() {
+        AndroidSettings::google().map_err(|e| PolicyError::new("enroll.android_roots", e.to_string()))?
+    } else {
+        let mut roots = Vec::new();
+        for (i, path) in section.android_roots.iter().enumerate() {
+            let field = format!("enroll.android_roots[{i}]");
+            b.note_file(&field, path);
+            roots.extend(read(base, path, &field, budget, |p| {
+                crate::pem::read_certificates(p)
+            })?);
+        }
+        AndroidSettings::with_roots(&roots, algorithms)
+            .map_err(|e| PolicyError::new("enroll.android_roots", e.to_string()))?
+    };
+    let android = android
+        .allow_non_ca_issuers(section.allow_non_ca_issuers)
+        .allow_ecdsa_null_params(section.allow_ecdsa_null_params);
+    let apple = match &section.apple_root {
+        None => AppleSettings::new(),
+        Some(path) => {
+            let field = "enroll.apple_root";
+            b.note_file(field, path);
+            let mut certs = read(base, path, field, budget, |p| {
+                crate::pem::read_certificates(p)
+            })?;
+            if certs.len() != 1 {
+                return Err(PolicyError::new(
+                    field,
+                    format!("{path}: exactly one certificate, found {}", certs.len()),
+                ));
+            }
+            AppleSettings::new()
+                .with_root_der(certs.swap_remove(0))
+                .map_err(|e| PolicyError::new(field, format!("{path}: {e}")))?
+        }
+    };
+    let mut policy = crate::enroll::EnrollPolicy::with_settings(android, apple)
+        .certificate_validity(Duration::from_secs(
+            section.certificate_days.saturating_mul(86_400),
+        ))
+        .challenge_ttl(Duration::from_secs(section.challenge_ttl_seconds));
+    if let Some(path) = &section.android_status_list {
+        let field = "enroll.android_status_list";
+        b.note_file(field, path);
+        let bytes = read(base, path, field, budget, |p| {
+            crate::pem::read_bounded(p, crate::enroll::android::MAX_STATUS_LIST_BYTES)
+                .map(|bytes| vec![bytes])
+        })?;
+        let list = StatusList::from_json(bytes.first().map_or(&[][..], Vec::as_slice))
+            .map_err(|e| PolicyError::new(field, format!("{path}: {e}")))?;
+        policy = policy.status_list(list);
+    }
+    for (i, app) in apps.iter().enumerate() {
+        if let Some(rule) = &app.android {
+            rule.validate()
+                .map_err(|e| PolicyError::new(format!("apps[{i}].android"), e))?;
+            policy = policy.android_app(&app.id, rule.clone());
+        }
+        if let Some(rule) = &app.ios {
+            if rule.team_id.is_empty() || rule.bundle_id.is_empty() {
+                return Err(PolicyError::new(
+                    format!("apps[{i}].ios"),
+                    "team_id and bundle_id must not be empty",
+                ));
+            }
+            policy = policy.ios_app(&app.id, rule.clone());
+        }
+    }
+    Ok(Some(policy))
 }
 
 /// Validates `[forwarded]` and reads its proxy identity anchors, each checked as a trust anchor.

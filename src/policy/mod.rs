@@ -77,6 +77,9 @@ pub struct VerifierBuilder {
     files: HashMap<String, String>,
     /// The `[forwarded]` section of a policy file; carried to the [`Policy`].
     forwarded: Option<crate::forwarded::ForwardedConfig>,
+    /// The `[enroll]` section and the apps' enrollment rules; carried to the [`Policy`].
+    #[cfg(feature = "enroll")]
+    enroll: Option<crate::enroll::EnrollPolicy>,
 }
 
 impl Default for VerifierBuilder {
@@ -111,6 +114,8 @@ impl VerifierBuilder {
             source: None,
             files: HashMap::new(),
             forwarded: None,
+            #[cfg(feature = "enroll")]
+            enroll: None,
         }
     }
 
@@ -597,6 +602,9 @@ pub struct Policy {
     proxy: Option<Arc<crate::policy::proxy::ProxyTrust>>,
     /// The files the policy file names, `(field, path)`, sorted by field.
     files: Arc<[(String, PathBuf)]>,
+    /// Enrollment settings (`[enroll]` and the apps' `android`/`ios` rules).
+    #[cfg(feature = "enroll")]
+    enroll: Option<Arc<crate::enroll::EnrollPolicy>>,
 }
 
 impl Policy {
@@ -623,6 +631,8 @@ impl Policy {
     pub fn from_builder(mut builder: VerifierBuilder) -> Result<Self, PolicyError> {
         let modes = Arc::new(std::mem::take(&mut builder.modes));
         let forwarded = builder.forwarded.take().map(Arc::new);
+        #[cfg(feature = "enroll")]
+        let enroll = builder.enroll.take().map(Arc::new);
         let source = builder.source.clone();
         let base = source
             .as_deref()
@@ -644,6 +654,8 @@ impl Policy {
             forwarded,
             proxy,
             files: files.into(),
+            #[cfg(feature = "enroll")]
+            enroll,
         })
     }
 
@@ -704,6 +716,8 @@ impl Policy {
             forwarded: None,
             proxy: None,
             files: Arc::new([]),
+            #[cfg(feature = "enroll")]
+            enroll: None,
         }
     }
 
@@ -735,6 +749,24 @@ impl Policy {
     /// policy accepts forwarded certificates at all.
     pub fn forwarded(&self) -> Option<&crate::forwarded::ForwardedConfig> {
         self.forwarded.as_deref()
+    }
+
+    /// The enrollment settings (`[enroll]` and the apps' `[apps.android]` / `[apps.ios]`), if
+    /// the policy lets installs enroll at all.
+    #[cfg(feature = "enroll")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "enroll")))]
+    pub fn enrollment(&self) -> Option<&crate::enroll::EnrollPolicy> {
+        self.enroll.as_deref()
+    }
+
+    /// The same policy with these enrollment settings (what `[enroll]` sets in a file; for
+    /// policies built in code, and tests with their own attestation roots).
+    #[cfg(feature = "enroll")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "enroll")))]
+    #[must_use]
+    pub fn with_enrollment(mut self, enroll: crate::enroll::EnrollPolicy) -> Self {
+        self.enroll = Some(Arc::new(enroll));
+        self
     }
 
     /// The compiled proxy identity rule, when `[forwarded]` has one.
