@@ -724,3 +724,99 @@ fn enrollment_client_data_hash_is_challenge_then_csr() {
         <[u8; 32]>::from(Sha256::digest(&joined))
     );
 }
+
+/// Each authData field of a real object, changed alone, reaches its own refusal.
+#[test]
+fn each_auth_data_field_has_its_refusal() {
+    let g = guide();
+    let object = AttestationObject::parse(&g.attestation).unwrap();
+    let auth_data = object.authenticator_data();
+    let at = g
+        .attestation
+        .windows(auth_data.len())
+        .position(|w| w == auth_data)
+        .unwrap();
+    let x = &object.credential_public_key()[1..33];
+    let x_at = at + auth_data.windows(32).position(|w| w == x).unwrap();
+    let cases: [(usize, &str, &str); 8] = [
+        (at, "app_not_attested", "rpIdHash"),
+        (at + 31, "app_not_attested", "rpIdHash"),
+        (at + 36, "attestation_invalid", "counter"),
+        (at + 37, "attestation_invalid", "aaguid"),
+        (at + 52, "attestation_invalid", "aaguid"),
+        (at + 55, "attestation_invalid", "credential id"),
+        (x_at, "attestation_invalid", "COSE key"),
+        // The trailing map Apple's example carries: covered by the nonce.
+        (at + auth_data.len() - 1, "challenge_mismatch", "nonce"),
+    ];
+    for (i, expected, words) in cases {
+        let mut mutant = g.attestation.clone();
+        mutant[i] ^= 0x01;
+        let err = verify_attestation_raw(
+            &g.key_id,
+            &mutant,
+            GUIDE_CLIENT_DATA_HASH,
+            &g.rule,
+            &settings(),
+            g.at,
+        )
+        .unwrap_err();
+        assert_eq!(err.code(), expected, "byte {i}: {err}");
+        assert!(err.to_string().contains(words), "byte {i}: {err}");
+    }
+    // The flags without AT (bit 6): no attested credential data.
+    let mut mutant = g.attestation.clone();
+    mutant[at + 32] ^= 0x40;
+    let err = AttestationObject::parse(&mutant).unwrap_err();
+    assert!(
+        err.to_string().contains("attested credential data"),
+        "{err}"
+    );
+}
+
+/// An assertion whose authenticatorData is not 37 bytes is refused before its signature.
+#[test]
+fn an_assertion_with_longer_authenticator_data_is_refused() {
+    let s = sample("veehaitch-ios-14.4.yaml");
+    let (assertion, cdh, _) = &s.assertions[0];
+    let find = |key: &[u8]| {
+        let at = assertion.windows(key.len()).position(|w| w == key).unwrap() + key.len();
+        assert_eq!(assertion[at], 0x58);
+        let len = usize::from(assertion[at + 1]);
+        assertion[at + 2..at + 2 + len].to_vec()
+    };
+    let signature = find(b"signature");
+    let mut auth_data = find(b"authenticatorData");
+    assert_eq!(auth_data.len(), 37);
+    auth_data.push(0);
+    let mut encoded = vec![0xa2, 0x69];
+    encoded.extend_from_slice(b"signature");
+    encoded.extend_from_slice(&[0x58, u8::try_from(signature.len()).unwrap()]);
+    encoded.extend_from_slice(&signature);
+    encoded.push(0x71);
+    encoded.extend_from_slice(b"authenticatorData");
+    encoded.extend_from_slice(&[0x58, 38]);
+    encoded.extend_from_slice(&auth_data);
+    let key = verify_attestation(
+        &s.key_id,
+        &s.attestation,
+        &s.client_data_hash,
+        &s.rule,
+        &settings(),
+        s.at,
+    )
+    .unwrap()
+    .public_key;
+    let err = verify_assertion(&encoded, cdh, &key, 0, &s.rule, &settings()).unwrap_err();
+    assert!(err.to_string().contains("37 bytes"), "{err}");
+    // The same encoder, with the real 37 bytes, gives back a valid assertion.
+    auth_data.pop();
+    let len = encoded.len();
+    encoded.truncate(len - 40);
+    encoded.extend_from_slice(&[0x58, 37]);
+    encoded.extend_from_slice(&auth_data);
+    assert_eq!(
+        verify_assertion(&encoded, cdh, &key, 0, &s.rule, &settings()),
+        Ok(1)
+    );
+}
