@@ -7,7 +7,7 @@
 //!    Attestation root at `now` (rustls-webpki, with the provider's signature algorithms);
 //! 2. the credential certificate's public key hashes (SHA-256 of the uncompressed point) to the
 //!    key id, which is also the authenticator data's credential id;
-//! 3. the authenticator data's rpIdHash is SHA-256("<team id>.<bundle id>") of the policy's app;
+//! 3. the authenticator data's rpIdHash is SHA-256(`"<team id>.<bundle id>"`) of the policy's app;
 //! 4. its counter is 0 and its aaguid names the policy's environment;
 //! 5. the certificate's nonce extension (1.2.840.113635.100.8.2) is
 //!    SHA-256(authenticator data ‖ clientDataHash).
