@@ -8,8 +8,8 @@
 //! path can accept nothing, as no input is signed by the fixed key.
 #![no_main]
 
-use std::time::Duration;
 use std::sync::LazyLock;
+use std::time::Duration;
 
 use certgate::enroll::apple::{
     AppleSettings, AttestationObject, Environment, IosRule, verify_assertion,
@@ -45,12 +45,18 @@ fuzz_target!(|data: &[u8]| {
         verify_attestation_raw(&KEY_ID, data, CLIENT_DATA_HASH, &RULE, &SETTINGS, NOW)
     {
         assert_eq!(verified.key_id, KEY_ID);
-        assert_eq!(<[u8; 32]>::from(Sha256::digest(&verified.public_key)), KEY_ID);
+        assert_eq!(
+            <[u8; 32]>::from(Sha256::digest(&verified.public_key)),
+            KEY_ID
+        );
         assert_eq!(verified.counter, 0);
         assert_eq!(verified.environment, Environment::Production);
     }
     let mut point = [0x04; 65];
     point[1..].copy_from_slice(&[0x5a; 64]);
     let assertion = verify_assertion(data, &KEY_ID, &point, 0, &RULE, &SETTINGS);
-    assert!(assertion.is_err(), "an assertion verified under a made-up key");
+    assert!(
+        assertion.is_err(),
+        "an assertion verified under a made-up key"
+    );
 });
