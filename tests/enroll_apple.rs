@@ -621,6 +621,11 @@ fn a_root_that_is_not_apples_is_refused() {
         g.at,
     );
     assert_eq!(code(result), "attestation_invalid");
+    // A certificate that is not a CA is not accepted as the root at all.
+    let object = AttestationObject::parse(&g.attestation).unwrap();
+    let leaf = rustls_pki_types::CertificateDer::from(object.leaf().to_vec());
+    let err = AppleSettings::new().with_root_der(leaf).unwrap_err();
+    assert!(err.to_string().contains("not a CA"), "{err}");
     // Without signature algorithms nothing verifies.
     let none = AppleSettings::new().signature_algorithms(&[]);
     let result = verify_attestation_raw(

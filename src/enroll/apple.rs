@@ -509,7 +509,8 @@ pub fn verify_attestation_raw(
         )));
     }
 
-    // 5. The nonce: what was attested.
+    // 5. The nonce: what was attested. Checked last, so that a changed rpIdHash, counter or
+    //    aaguid reaches its own refusal rather than `challenge_mismatch` (the nonce covers them).
     let nonce = nonce(object.auth_data, client_data_hash);
     let attested = nonce_extension(&certificate)?;
     if attested != nonce {
