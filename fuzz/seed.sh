@@ -15,7 +15,7 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 corpus="${1:-$here/corpus}"
 targets=(crl_load pem policy inspect verify_chain verify_mutated csr
-  forwarded_xfcc forwarded_rfc9440 forwarded_url_pem forwarded_base64)
+  forwarded_xfcc forwarded_rfc9440 forwarded_url_pem forwarded_base64 app_attest)
 for t in "${targets[@]}"; do mkdir -p "$corpus/$t"; done
 
 # --- Policy texts (no openssl needed) ------------------------------------------------------
@@ -165,8 +165,16 @@ if [ -f "$vectors/README.md" ]; then
   put forwarded_base64 constructed/azure.X-ARR-ClientCert.txt seed-azure
   put forwarded_base64 constructed/haproxy.ssl_c_der_base64.txt seed-haproxy
   put forwarded_base64 constructed/haproxy.ssl_c_chain_der_base64.txt seed-haproxy-chain
+  # app_attest: Apple's 2026 guide example (the object the target's fixed rule accepts) and the
+  # attestations and assertions of the veehaitch iOS samples, decoded to CBOR.
+  base64 -d "$v/apple/apple-validation-guide-2026-attestation.b64" >"$corpus/app_attest/seed-guide-2026"
+  for f in "$v"/apple/veehaitch-ios-*.yaml; do
+    name="$(basename "$f" .yaml)"
+    sed -n 's/^attestationBase64: //p' "$f" | base64 -d >"$corpus/app_attest/seed-$name-attestation"
+    sed -n 's/^assertionBase64: //p' "$f" | base64 -d >"$corpus/app_attest/seed-$name-assertion"
+  done
 else
-  echo "seed.sh: no vectors at $vectors (set CERTGATE_VECTORS); forwarded_* targets start empty"
+  echo "seed.sh: no vectors at $vectors (set CERTGATE_VECTORS); forwarded_* and app_attest targets start empty"
 fi
 
 if ! command -v openssl >/dev/null 2>&1; then

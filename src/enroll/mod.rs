@@ -11,6 +11,8 @@
 //!
 //! Every refusal is an [`EnrollRejection`] with a stable [`code`](EnrollRejection::code).
 
+pub mod apple;
+mod cbor;
 pub mod challenge;
 mod error;
 pub(crate) mod policy;
