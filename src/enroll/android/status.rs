@@ -105,6 +105,11 @@ impl StatusList {
         self.entries.is_empty()
     }
 
+    /// Every listed serial (lowercase hex, no leading zeros) with its status, in no order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, AttestationStatus)> {
+        self.entries.iter().map(|(k, v)| (k.as_str(), *v))
+    }
+
     /// The status of the certificate with this serial (hex in any case, leading zeros
     /// allowed), if listed.
     pub fn status(&self, serial_hex: &str) -> Option<AttestationStatus> {
