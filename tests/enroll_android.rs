@@ -866,6 +866,10 @@ struct Kd {
     unordered: bool,
     /// Extra bytes of an unknown tag [900] in the hardware list.
     unknown_tag_len: usize,
+    /// Leave out the root of trust [704].
+    no_root_of_trust: bool,
+    /// Leave out the attestation application id [709].
+    no_app_id: bool,
 }
 
 impl Default for Kd {
@@ -883,6 +887,8 @@ impl Default for Kd {
             os_patch_level: Some(202_511),
             unordered: false,
             unknown_tag_len: 0,
+            no_root_of_trust: false,
+            no_app_id: false,
         }
     }
 }
@@ -910,19 +916,21 @@ impl Kd {
             ]
             .concat(),
         );
-        let software_entries = vec![
-            (701, tagged(701, &int(1_700_000_000_000))),
-            (709, tagged(709, &der(&[0x04], &app_id))),
-        ];
+        let mut software_entries = vec![(701, tagged(701, &int(1_700_000_000_000)))];
+        if !self.no_app_id {
+            software_entries.push((709, tagged(709, &der(&[0x04], &app_id))));
+        }
         let mut hardware_entries = vec![
             (1, tagged(1, &der(&[0x31], &purposes))),
             (2, tagged(2, &int(3))),
             (3, tagged(3, &int(256))),
             (503, tagged(503, &[0x05, 0x00])),
             (702, tagged(702, &int(0))),
-            (704, tagged(704, &rot)),
             (705, tagged(705, &int(160_000))),
         ];
+        if !self.no_root_of_trust {
+            hardware_entries.push((704, tagged(704, &rot)));
+        }
         if let Some(p) = self.os_patch_level {
             hardware_entries.push((706, tagged(706, &int(p))));
         }
@@ -1016,7 +1024,24 @@ struct Synthetic {
 
 impl Synthetic {
     fn new(intermediate_is_ca: bool) -> Self {
-        let root_params = ca_params("Test Attestation Root", 1, true);
+        Self::build(
+            |_| {},
+            move |p| {
+                if !intermediate_is_ca {
+                    p.is_ca = IsCa::ExplicitNoCa;
+                    p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+                }
+            },
+        )
+    }
+
+    /// The hierarchy with edits to the root's and the intermediate's parameters.
+    fn build(
+        root_edit: impl FnOnce(&mut CertificateParams),
+        intermediate_edit: impl FnOnce(&mut CertificateParams),
+    ) -> Self {
+        let mut root_params = ca_params("Test Attestation Root", 1, true);
+        root_edit(&mut root_params);
         let root_key = KeyPair::generate().unwrap();
         let root_cert = root_params.self_signed(&root_key).unwrap().der().clone();
         let root = Ca {
@@ -1024,7 +1049,8 @@ impl Synthetic {
             key: root_key,
             cert: root_cert,
         };
-        let params = ca_params("Test Attestation Intermediate", 2, intermediate_is_ca);
+        let mut params = ca_params("Test Attestation Intermediate", 2, true);
+        intermediate_edit(&mut params);
         let key = KeyPair::generate().unwrap();
         let cert = params
             .signed_by(&key, &root.issuer())
@@ -1528,5 +1554,89 @@ fn ecdsa_with_null_parameters_needs_the_switch() {
     assert!(
         err.to_string().contains("issuer is not certificate 1"),
         "{err}"
+    );
+}
+
+#[test]
+fn issuer_constraints() {
+    let cases: [(&str, Synthetic); 4] = [
+        (
+            "no basicConstraints",
+            Synthetic::build(|_| {}, |p| p.is_ca = IsCa::NoCa),
+        ),
+        (
+            "keyUsage without keyCertSign",
+            Synthetic::build(
+                |_| {},
+                |p| p.key_usages = vec![KeyUsagePurpose::DigitalSignature],
+            ),
+        ),
+        // The root allows no intermediate CA below it; the chain has one.
+        (
+            "pathLenConstraint",
+            Synthetic::build(
+                |p| p.is_ca = IsCa::Ca(BasicConstraints::Constrained(0)),
+                |_| {},
+            ),
+        ),
+        ("cA=FALSE", Synthetic::new(false)),
+    ];
+    for (why, pki) in cases {
+        let chain = pki.chain(&Kd::default());
+        let err = check(&chain, &rule(), &pki.settings()).unwrap_err();
+        assert_eq!(err.code(), "attestation_invalid", "{why}");
+        assert!(err.to_string().contains(why), "{why}: {err}");
+        check(&chain, &rule(), &pki.settings().allow_non_ca_issuers(true)).unwrap();
+    }
+    // A pathLenConstraint that leaves room is fine.
+    let pki = Synthetic::build(
+        |p| p.is_ca = IsCa::Ca(BasicConstraints::Constrained(1)),
+        |_| {},
+    );
+    check(&pki.chain(&Kd::default()), &rule(), &pki.settings()).unwrap();
+}
+
+#[test]
+fn missing_root_of_trust_or_application_id() {
+    let pki = Synthetic::new(true);
+    let chain = pki.chain(&Kd {
+        no_root_of_trust: true,
+        ..Kd::default()
+    });
+    let err = check(&chain, &rule(), &pki.settings()).unwrap_err();
+    assert_eq!(err.code(), "boot_state_unverified");
+    assert!(err.to_string().contains("no root of trust"), "{err}");
+    let mut lax = rule();
+    lax.require_verified_boot = false;
+    let facts = check(&chain, &lax, &pki.settings()).unwrap();
+    assert_eq!(facts.verified_boot_state, None);
+    let chain = pki.chain(&Kd {
+        no_app_id: true,
+        ..Kd::default()
+    });
+    let err = check(&chain, &rule(), &pki.settings()).unwrap_err();
+    assert_eq!(err.code(), "app_not_attested");
+    assert!(
+        err.to_string().contains("no attestation application id"),
+        "{err}"
+    );
+}
+
+#[test]
+fn oversized_certificates_and_duplicate_key_descriptions() {
+    let pki = Synthetic::new(true);
+    let chain = pki.chain(&Kd {
+        unknown_tag_len: 40_000,
+        ..Kd::default()
+    });
+    let err = check(&chain, &rule(), &pki.settings()).unwrap_err();
+    assert!(err.to_string().contains("larger than"), "{err}");
+    let content = Kd::default().encode();
+    let (chain, _) = pki.leaf_with(&content, |p| {
+        p.custom_extensions.push(kd_extension(&content))
+    });
+    assert_eq!(
+        code(check(&chain, &rule(), &pki.settings())),
+        "attestation_invalid"
     );
 }
