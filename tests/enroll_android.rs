@@ -1385,6 +1385,10 @@ fn chain_refusals() {
         code(check(&good, &rule(), &impostor.settings())),
         "attestation_invalid"
     );
+    // Without the root certificate: anchored by the configured root's name and signature.
+    check(&good[..2], &rule(), &pki.settings()).unwrap();
+    let err = check(&good[..2], &rule(), &impostor.settings()).unwrap_err();
+    assert!(err.to_string().contains("(signature)"), "{err}");
     // A chain mixing the two hierarchies: the impostor's leaf under the genuine CAs.
     let mut mixed = impostor.chain(&Kd::default());
     mixed[1] = good[1].clone();

@@ -436,6 +436,28 @@ fn verify_chain(
             )));
         }
     }
+    // The anchor first (cheap: no signature), so that a chain to nowhere costs no signature
+    // verification: the last certificate is a configured root (same key), or names one as
+    // its issuer (then that root's signature on it is checked after the chain's).
+    let last = certs
+        .last()
+        .ok_or_else(|| invalid("empty attestation chain"))?;
+    let last_spki = last.x509.public_key().raw;
+    let issuing_root = if settings.roots.iter().any(|r| r.spki == last_spki) {
+        None
+    } else {
+        let candidates: Vec<&Root> = settings
+            .roots
+            .iter()
+            .filter(|r| last.x509.issuer().as_raw() == r.subject.as_slice())
+            .collect();
+        if candidates.is_empty() {
+            return Err(invalid(
+                "the chain does not lead to a configured attestation root",
+            ));
+        }
+        Some(candidates)
+    };
     for (i, pair) in certs.windows(2).enumerate() {
         let [cert, issuer] = pair else {
             continue;
@@ -454,24 +476,17 @@ fn verify_chain(
                 .map_err(|e| invalid(format!("certificate {issuer_index} {e}")))?;
         }
     }
-    let last = certs
-        .last()
-        .ok_or_else(|| invalid("empty attestation chain"))?;
-    let last_spki = last.x509.public_key().raw;
-    if settings.roots.iter().any(|r| r.spki == last_spki) {
-        return Ok(());
+    match issuing_root {
+        None => Ok(()),
+        // The root is a configured anchor: whether it is a CA is the operator's choice.
+        Some(candidates) => candidates
+            .iter()
+            .any(|root| check_signature(last, &root.spki, settings).is_ok())
+            .then_some(())
+            .ok_or_else(|| {
+                invalid("the chain does not lead to a configured attestation root (signature)")
+            }),
     }
-    for root in &settings.roots {
-        if last.x509.issuer().as_raw() == root.subject.as_slice()
-            && check_signature(last, &root.spki, settings).is_ok()
-        {
-            // The root is a configured anchor: whether it is a CA is the operator's choice.
-            return Ok(());
-        }
-    }
-    Err(invalid(
-        "the chain does not lead to a configured attestation root",
-    ))
 }
 
 /// The issuer is a CA: basicConstraints cA=TRUE, keyCertSign if keyUsage is present, and a
