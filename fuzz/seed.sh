@@ -15,7 +15,8 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 corpus="${1:-$here/corpus}"
 targets=(crl_load pem policy inspect verify_chain verify_mutated csr
-  forwarded_xfcc forwarded_rfc9440 forwarded_url_pem forwarded_base64 app_attest)
+  forwarded_xfcc forwarded_rfc9440 forwarded_url_pem forwarded_base64 app_attest
+  android_key_description android_status_list)
 for t in "${targets[@]}"; do mkdir -p "$corpus/$t"; done
 
 # --- Policy texts (no openssl needed) ------------------------------------------------------
@@ -173,6 +174,10 @@ if [ -f "$vectors/README.md" ]; then
     sed -n 's/^attestationBase64: //p' "$f" | base64 -d >"$corpus/app_attest/seed-$name-attestation"
     sed -n 's/^assertionBase64: //p' "$f" | base64 -d >"$corpus/app_attest/seed-$name-assertion"
   done
+  # Google's attestation status list sample (the KeyDescription seeds need openssl: below).
+  cp "$v/android/google-android-key-attestation/status.sample.json" \
+    "$corpus/android_status_list/seed-status-sample.json"
+  printf '{"entries": {}}' >"$corpus/android_status_list/seed-empty.json"
 else
   echo "seed.sh: no vectors at $vectors (set CERTGATE_VECTORS); forwarded_* and app_attest targets start empty"
 fi
@@ -180,6 +185,28 @@ fi
 if ! command -v openssl >/dev/null 2>&1; then
   echo "seed.sh: openssl not found; wrote policy seeds only (the other targets start empty)"
   exit 0
+fi
+
+# --- Android KeyDescriptions: the attestation extension's value of every vector leaf --------
+# (third-party data, written into the git-ignored corpus at run time only).
+if [ -d "${v:-}/android" ]; then
+  kd="$corpus/android_key_description"
+  n=0
+  while IFS= read -r pem; do
+    leaf="$(mktemp)"
+    # The first certificate of the chain (the leaf), as DER.
+    openssl x509 -in "$pem" -outform DER -out "$leaf" 2>/dev/null || { rm -f "$leaf"; continue; }
+    # The OCTET STRING after the extension's OID (skipping a `critical` BOOLEAN).
+    off="$(openssl asn1parse -inform DER -in "$leaf" 2>/dev/null | awk '
+      /:1\.3\.6\.1\.4\.1\.11129\.2\.1\.17/ { want = 1; next }
+      want && /OCTET STRING/ { split($1, a, ":"); print a[1]; exit }')"
+    if [ -n "$off" ]; then
+      n=$((n + 1))
+      openssl asn1parse -inform DER -in "$leaf" -strparse "$off" -noout \
+        -out "$kd/seed-vector-$n.der" 2>/dev/null || rm -f "$kd/seed-vector-$n.der"
+    fi
+    rm -f "$leaf"
+  done < <(find "$v/android" -name '*.pem' | sort)
 fi
 
 # --- A throwaway PKI -------------------------------------------------------------------------

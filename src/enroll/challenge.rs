@@ -117,7 +117,10 @@ impl RateLimit {
         if !seen.contains_key(&key) && seen.len() >= self.max_tracked {
             seen.retain(|_, (start, _)| start.saturating_add(window) > now);
             if seen.len() >= self.max_tracked {
-                let oldest = seen.iter().min_by_key(|(_, (start, _))| *start).map(|(k, _)| *k);
+                let oldest = seen
+                    .iter()
+                    .min_by_key(|(_, (start, _))| *start)
+                    .map(|(k, _)| *k);
                 if let Some(oldest) = oldest {
                     seen.remove(&oldest);
                 }
@@ -169,7 +172,10 @@ mod tests {
         assert!(store.issue([1; 32], 0, 10).is_some());
         assert!(store.issue([2; 32], 0, 10).is_some());
         assert_eq!(store.issue([3; 32], 5, 10), None, "full of live challenges");
-        assert!(store.issue([3; 32], 10, 10).is_some(), "the expired ones are swept");
+        assert!(
+            store.issue([3; 32], 10, 10).is_some(),
+            "the expired ones are swept"
+        );
         assert_eq!(store.len(), 1);
     }
 

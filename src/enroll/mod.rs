@@ -11,6 +11,7 @@
 //!
 //! Every refusal is an [`EnrollRejection`] with a stable [`code`](EnrollRejection::code).
 
+pub mod android;
 pub mod apple;
 mod cbor;
 pub mod challenge;

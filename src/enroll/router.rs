@@ -248,7 +248,11 @@ impl Enrollment {
             })?;
         let bytes = axum::body::to_bytes(request.into_body(), MAX_BODY_BYTES)
             .await
-            .map_err(|_| malformed(format!("the body is not readable or over {MAX_BODY_BYTES} bytes")))?;
+            .map_err(|_| {
+                malformed(format!(
+                    "the body is not readable or over {MAX_BODY_BYTES} bytes"
+                ))
+            })?;
         let policy = self.inner.gate.policy();
         if policy.enrollment().is_none() {
             return Err(Failure::Server(
@@ -263,11 +267,16 @@ impl Enrollment {
         let bytes = URL_SAFE_NO_PAD
             .decode(text.trim_end_matches('='))
             .map_err(|_| malformed("challenge: not base64url"))?;
-        let challenge: [u8; CHALLENGE_BYTES] = bytes.as_slice().try_into().map_err(|_| {
-            EnrollRejection::ChallengeMismatch {
-                detail: format!("a challenge is {CHALLENGE_BYTES} bytes, not {}", bytes.len()),
-            }
-        })?;
+        let challenge: [u8; CHALLENGE_BYTES] =
+            bytes
+                .as_slice()
+                .try_into()
+                .map_err(|_| EnrollRejection::ChallengeMismatch {
+                    detail: format!(
+                        "a challenge is {CHALLENGE_BYTES} bytes, not {}",
+                        bytes.len()
+                    ),
+                })?;
         self.inner
             .challenges
             .take(&challenge, now_secs(now))
@@ -415,7 +424,11 @@ fn request_for(
     })?;
     IssueRequest::new(app_id)
         .and_then(|r| r.install_id(install_id))
-        .map(|r| r.key(SubjectKey::PublicKey(key)).attestation(facts).validity(validity))
+        .map(|r| {
+            r.key(SubjectKey::PublicKey(key))
+                .attestation(facts)
+                .validity(validity)
+        })
         .map_err(|e| Failure::Refused(malformed(e.to_string())))
 }
 
@@ -486,8 +499,8 @@ async fn enroll_android(State(e): State<Enrollment>, request: Request) -> Respon
             now,
         )?;
         if let Some(csr) = csr {
-            let csr = crate::issue::Csr::parse(&csr)
-                .map_err(|err| malformed(format!("csr: {err}")))?;
+            let csr =
+                crate::issue::Csr::parse(&csr).map_err(|err| malformed(format!("csr: {err}")))?;
             if csr.spki_der() != attested.public_key_spki.as_slice() {
                 return Err(EnrollRejection::AttestationInvalid {
                     detail: "the CSR's key is not the attested key".into(),
@@ -532,7 +545,8 @@ async fn enroll_ios(State(e): State<Enrollment>, request: Request) -> Response {
         let key_id = base64("key_id", &body.key_id, 64)?;
         let attestation = base64("attestation", &body.attestation, MAX_ATTESTATION_BYTES)?;
         let csr_der = base64("csr", &body.csr, crate::issue::MAX_CSR_BYTES)?;
-        let csr = crate::issue::Csr::parse(&csr_der).map_err(|err| malformed(format!("csr: {err}")))?;
+        let csr =
+            crate::issue::Csr::parse(&csr_der).map_err(|err| malformed(format!("csr: {err}")))?;
         let enroll = policy.get()?;
         let rule = enroll
             .app(&body.app_id)
@@ -556,14 +570,24 @@ async fn enroll_ios(State(e): State<Enrollment>, request: Request) -> Response {
         let mut facts = AttestationFacts::new(Platform::Ios);
         facts.environment = Some(attested.environment.as_str().to_owned());
         let install_id = random_install_id()?;
-        let mut install =
-            InstallRecord::new(&install_id, &body.app_id, csr.spki_der().to_vec(), facts.clone());
+        let mut install = InstallRecord::new(
+            &install_id,
+            &body.app_id,
+            csr.spki_der().to_vec(),
+            facts.clone(),
+        );
         install.enrolled_at = i64::try_from(now_secs(now)).unwrap_or(i64::MAX);
         install.key_id = Some(attested.key_id.to_vec());
         install.attest_key = Some(attested.public_key.clone());
         install.counter = Some(attested.counter);
         install.receipt = Some(attested.receipt.clone());
-        let request = request_for(&body.app_id, &install_id, csr.spki_der(), facts, enroll.validity())?;
+        let request = request_for(
+            &body.app_id,
+            &install_id,
+            csr.spki_der(),
+            facts,
+            enroll.validity(),
+        )?;
         e.issue(request, Some(install)).await
     }
     .await;
@@ -578,8 +602,12 @@ async fn renew(State(e): State<Enrollment>, request: Request) -> Response {
             .map(|c| c.chain.clone())
             .or_else(|| request.extensions().get::<PeerChain>().cloned())
             .unwrap_or_else(|| PeerChain::new(Vec::new()));
-        let (bytes, policy, now) = e.admit(request).await?;
-        let body: RenewBody = if bytes.is_empty() { RenewBody::default() } else { json(&bytes)? };
+        let (bytes, policy, _) = e.admit(request).await?;
+        let body: RenewBody = if bytes.is_empty() {
+            RenewBody::default()
+        } else {
+            json(&bytes)?
+        };
         let verdict = e.inner.gate.check_request(&chain, peer);
         if verdict.is_refused() {
             return Err(match verdict.rejection() {
@@ -604,7 +632,10 @@ async fn renew(State(e): State<Enrollment>, request: Request) -> Response {
         let inner = Arc::clone(&e.inner);
         let id = install_id.clone();
         let install = tokio::task::spawn_blocking(move || {
-            let ca = inner.ca.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let ca = inner
+                .ca
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             ca.store().install(&id)
         })
         .await
@@ -640,10 +671,13 @@ async fn renew(State(e): State<Enrollment>, request: Request) -> Response {
                 .as_deref()
                 .ok_or_else(|| malformed("assertion: required for an iOS install"))
                 .and_then(|a| {
-                    base64("assertion", a, MAX_ATTESTATION_BYTES).map_err(|_| malformed("assertion: not base64"))
+                    base64("assertion", a, MAX_ATTESTATION_BYTES)
+                        .map_err(|_| malformed("assertion: not base64"))
                 })?;
             let (Some(key), Some(previous)) = (&install.attest_key, install.counter) else {
-                return Err(Failure::Server(format!("install {install_id}: no App Attest key")));
+                return Err(Failure::Server(format!(
+                    "install {install_id}: no App Attest key"
+                )));
             };
             let client_data_hash: [u8; 32] = Sha256::digest(leaf.as_ref()).into();
             let counter = apple::verify_assertion(
@@ -657,7 +691,10 @@ async fn renew(State(e): State<Enrollment>, request: Request) -> Response {
             let inner = Arc::clone(&e.inner);
             let id = install_id.clone();
             let raised = tokio::task::spawn_blocking(move || {
-                let mut ca = inner.ca.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                let mut ca = inner
+                    .ca
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
                 ca.store_mut().raise_counter(&id, counter)
             })
             .await

@@ -645,8 +645,7 @@ fn insert_row(tx: &rusqlite::Transaction<'_>, r: &CertRecord) -> rusqlite::Resul
     Ok(())
 }
 
-const INSTALL_COLUMNS: &str =
-    "install_id, app_id, spki, facts, key_id, attest_key, counter, receipt, enrolled_at, revoked_at";
+const INSTALL_COLUMNS: &str = "install_id, app_id, spki, facts, key_id, attest_key, counter, receipt, enrolled_at, revoked_at";
 
 /// An install row; the inner `Err` names a row whose facts do not parse.
 fn row_install(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<InstallRecord, String>> {

@@ -347,7 +347,10 @@ fn enroll(
     use crate::enroll::android::{AndroidSettings, StatusList};
     use crate::enroll::apple::AppleSettings;
     let Some(section) = section else {
-        if let Some(i) = apps.iter().position(|a| a.android.is_some() || a.ios.is_some()) {
+        if let Some(i) = apps
+            .iter()
+            .position(|a| a.android.is_some() || a.ios.is_some())
+        {
             return Err(PolicyError::new(
                 format!("apps[{i}]"),
                 "android and ios rules need an [enroll] section",
@@ -367,7 +370,8 @@ fn enroll(
     let algorithms =
         super::default_algorithms().ok_or_else(|| no_provider("enroll.android_roots"))?;
     let android = if section.android_roots.is_empty() {
-        AndroidSettings::google().map_err(|e| PolicyError::new("enroll.android_roots", e.to_string()))?
+        AndroidSettings::google()
+            .map_err(|e| PolicyError::new("enroll.android_roots", e.to_string()))?
     } else {
         let mut roots = Vec::new();
         for (i, path) in section.android_roots.iter().enumerate() {
@@ -411,8 +415,11 @@ fn enroll(
         let field = "enroll.android_status_list";
         b.note_file(field, path);
         let bytes = read(base, path, field, budget, |p| {
-            crate::pem::read_bounded(p, crate::enroll::android::MAX_STATUS_LIST_BYTES)
-                .map(|bytes| vec![bytes])
+            crate::pem::read_bounded(
+                p,
+                u64::try_from(crate::enroll::android::MAX_STATUS_LIST_BYTES).unwrap_or(u64::MAX),
+            )
+            .map(|bytes| vec![bytes])
         })?;
         let list = StatusList::from_json(bytes.first().map_or(&[][..], Vec::as_slice))
             .map_err(|e| PolicyError::new(field, format!("{path}: {e}")))?;

@@ -42,11 +42,47 @@ impl<'a> Reader<'a> {
 
     /// Reads one TLV of any tag.
     pub(crate) fn read(&mut self) -> Result<Tlv<'a>, BadDer> {
-        let (&tag, rest) = self.input.split_first().ok_or(BadDer)?;
-        // Multi-byte tags never occur in the structures read here.
+        let (&tag, _) = self.input.split_first().ok_or(BadDer)?;
+        // Multi-byte tags never occur in the structures read with this method.
         if tag & 0x1f == 0x1f {
             return Err(BadDer);
         }
+        self.read_numbered().map(|(_, tlv)| tlv)
+    }
+
+    /// Reads one TLV whose tag may use the high-tag-number form (tag numbers of 31 and more,
+    /// as in Android's KeyDescription). Returns the tag number with the TLV, whose `tag` is
+    /// the first identifier octet (class and constructed bits; `0x1f` in its low bits for the
+    /// high form). Tag numbers are limited to four base-128 octets and must be minimal.
+    pub(crate) fn read_numbered(&mut self) -> Result<(u32, Tlv<'a>), BadDer> {
+        let (&tag, mut rest) = self.input.split_first().ok_or(BadDer)?;
+        let number = if tag & 0x1f == 0x1f {
+            let mut number = 0u32;
+            let mut count = 0usize;
+            loop {
+                let (&octet, after) = rest.split_first().ok_or(BadDer)?;
+                rest = after;
+                // DER: no leading 0x80 octet; at most four octets (numbers below 2^28).
+                if count == 0 && octet == 0x80 {
+                    return Err(BadDer);
+                }
+                count += 1;
+                if count > 4 {
+                    return Err(BadDer);
+                }
+                number = (number << 7) | u32::from(octet & 0x7f);
+                if octet & 0x80 == 0 {
+                    break;
+                }
+            }
+            // The high form is only for numbers that do not fit the low form.
+            if number < 0x1f {
+                return Err(BadDer);
+            }
+            number
+        } else {
+            u32::from(tag & 0x1f)
+        };
         let (&first, mut rest) = rest.split_first().ok_or(BadDer)?;
         let len = if first < 0x80 {
             usize::from(first)
@@ -77,7 +113,7 @@ impl<'a> Reader<'a> {
         let whole_len = header.checked_add(len).ok_or(BadDer)?;
         let whole = self.input.get(..whole_len).ok_or(BadDer)?;
         self.input = after;
-        Ok(Tlv { tag, value, whole })
+        Ok((number, Tlv { tag, value, whole }))
     }
 
     /// Reads one TLV that must carry `tag`.
@@ -173,6 +209,34 @@ mod tests {
                 .unwrap_err(),
             BadDer
         );
+    }
+
+    #[test]
+    fn reads_high_tag_numbers() {
+        // [704] constructed (Android's rootOfTrust), empty.
+        let der = [0xbf, 0x85, 0x40, 0x00];
+        let (number, tlv) = Reader::new(&der).read_numbered().unwrap();
+        assert_eq!(number, 704);
+        assert_eq!(tlv.tag, 0xbf);
+        assert!(tlv.value.is_empty());
+        // `read` keeps refusing the high form.
+        assert_eq!(Reader::new(&der).read().unwrap_err(), BadDer);
+        // Non-minimal: leading 0x80, or a low number in the high form.
+        assert!(
+            Reader::new(&[0xbf, 0x80, 0x01, 0x00])
+                .read_numbered()
+                .is_err()
+        );
+        assert!(Reader::new(&[0xbf, 0x05, 0x00]).read_numbered().is_err());
+        // Too many octets, and truncated.
+        assert!(
+            Reader::new(&[0xbf, 0x81, 0x81, 0x81, 0x81, 0x01, 0x00])
+                .read_numbered()
+                .is_err()
+        );
+        assert!(Reader::new(&[0xbf, 0x85]).read_numbered().is_err());
+        let (number, _) = Reader::new(&[0xa1, 0x00]).read_numbered().unwrap();
+        assert_eq!(number, 1);
     }
 
     #[test]

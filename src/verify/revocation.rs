@@ -434,18 +434,37 @@ pub(crate) fn verify_signed(
     algorithms: &[&dyn SignatureVerificationAlgorithm],
 ) -> Result<(), &'static str> {
     let parts = der::signed_parts(signed).map_err(|_| "malformed signed structure")?;
+    verify_signature_parts(
+        parts.algorithm,
+        parts.tbs.whole,
+        parts.signature,
+        spki,
+        algorithms,
+    )
+}
+
+/// Verifies `signature` over `message` with the key `spki` (a whole SubjectPublicKeyInfo),
+/// using the algorithm of `algorithms` whose signature algorithm identifier (contents, without
+/// the SEQUENCE header) is `algorithm` and whose public key algorithm is the key's.
+pub(crate) fn verify_signature_parts(
+    algorithm: &[u8],
+    message: &[u8],
+    signature: &[u8],
+    spki: &[u8],
+    algorithms: &[&dyn SignatureVerificationAlgorithm],
+) -> Result<(), &'static str> {
     let (key_alg, key) = der::spki_parts(spki).map_err(|_| "malformed public key")?;
     let mut known_signature_alg = false;
     for alg in algorithms
         .iter()
-        .filter(|alg| alg.signature_alg_id().as_ref() == parts.algorithm)
+        .filter(|alg| alg.signature_alg_id().as_ref() == algorithm)
     {
         known_signature_alg = true;
         if alg.public_key_alg_id().as_ref() != key_alg {
             continue;
         }
         return alg
-            .verify_signature(key, parts.tbs.whole, parts.signature)
+            .verify_signature(key, message, signature)
             .map_err(|_| "invalid signature");
     }
     Err(if known_signature_alg {
