@@ -262,21 +262,12 @@ impl Enrollment {
         Ok((bytes, EnrollPolicyRef(policy), now))
     }
 
-    /// Takes the posted challenge (base64url of 32 bytes): single use, whatever follows.
-    fn take_challenge(&self, text: &str, now: UnixTime) -> Result<[u8; CHALLENGE_BYTES], Failure> {
-        let bytes = URL_SAFE_NO_PAD
-            .decode(text.trim_end_matches('='))
-            .map_err(|_| malformed("challenge: not base64url"))?;
-        let challenge: [u8; CHALLENGE_BYTES] =
-            bytes
-                .as_slice()
-                .try_into()
-                .map_err(|_| EnrollRejection::ChallengeMismatch {
-                    detail: format!(
-                        "a challenge is {CHALLENGE_BYTES} bytes, not {}",
-                        bytes.len()
-                    ),
-                })?;
+    /// Takes the posted challenge: single use, whatever follows.
+    fn take_challenge(
+        &self,
+        challenge: [u8; CHALLENGE_BYTES],
+        now: UnixTime,
+    ) -> Result<[u8; CHALLENGE_BYTES], Failure> {
         self.inner
             .challenges
             .take(&challenge, now_secs(now))
@@ -373,6 +364,25 @@ struct RenewBody {
     assertion: Option<String>,
 }
 
+/// The posted challenge: base64url (padding tolerated) of 32 bytes.
+fn decode_challenge(text: &str) -> Result<[u8; CHALLENGE_BYTES], Failure> {
+    if text.len() > 64 {
+        return Err(malformed("challenge: not base64url of 32 bytes").into());
+    }
+    let bytes = URL_SAFE_NO_PAD
+        .decode(text.trim_end_matches('='))
+        .map_err(|_| malformed("challenge: not base64url"))?;
+    bytes.as_slice().try_into().map_err(|_| {
+        EnrollRejection::ChallengeMismatch {
+            detail: format!(
+                "a challenge is {CHALLENGE_BYTES} bytes, not {}",
+                bytes.len()
+            ),
+        }
+        .into()
+    })
+}
+
 fn json<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, Failure> {
     serde_json::from_slice(bytes)
         .map_err(|e| Failure::Refused(malformed(format!("the body is not the expected JSON: {e}"))))
@@ -463,6 +473,7 @@ async fn enroll_android(State(e): State<Enrollment>, request: Request) -> Respon
     let result = async {
         let (bytes, policy, now) = e.admit(request).await?;
         let body: AndroidBody = json(&bytes)?;
+        let challenge = decode_challenge(&body.challenge)?;
         if body.chain.is_empty() || body.chain.len() > MAX_CHAIN_CERTS {
             return Err(malformed(format!("chain: 1 to {MAX_CHAIN_CERTS} certificates")).into());
         }
@@ -489,7 +500,7 @@ async fn enroll_android(State(e): State<Enrollment>, request: Request) -> Respon
                     body.app_id
                 )),
             })?;
-        let challenge = e.take_challenge(&body.challenge, now)?;
+        let challenge = e.take_challenge(challenge, now)?;
         let attested = android::verify_android(
             &chain,
             &challenge,
@@ -542,6 +553,7 @@ async fn enroll_ios(State(e): State<Enrollment>, request: Request) -> Response {
     let result = async {
         let (bytes, policy, now) = e.admit(request).await?;
         let body: IosBody = json(&bytes)?;
+        let challenge = decode_challenge(&body.challenge)?;
         let key_id = base64("key_id", &body.key_id, 64)?;
         let attestation = base64("attestation", &body.attestation, MAX_ATTESTATION_BYTES)?;
         let csr_der = base64("csr", &body.csr, crate::issue::MAX_CSR_BYTES)?;
@@ -557,7 +569,7 @@ async fn enroll_ios(State(e): State<Enrollment>, request: Request) -> Response {
                     body.app_id
                 )),
             })?;
-        let challenge = e.take_challenge(&body.challenge, now)?;
+        let challenge = e.take_challenge(challenge, now)?;
         let client_data_hash = apple::client_data_hash(&challenge, &csr_der);
         let attested = apple::verify_attestation(
             &key_id,

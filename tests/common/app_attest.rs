@@ -3,8 +3,8 @@
 //! service does (x5c, nonce extension, authData, COSE key), and the app side's assertions.
 
 use rcgen::{
-    BasicConstraints, CertificateParams, CustomExtension, DistinguishedName, DnType, IsCa,
-    Issuer, KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256, SigningKey as _,
+    BasicConstraints, CertificateParams, CustomExtension, DistinguishedName, DnType, IsCa, Issuer,
+    KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256, SigningKey as _,
 };
 use rustls_pki_types::CertificateDer;
 use sha2::{Digest, Sha256};
@@ -92,7 +92,10 @@ impl AppAttestCa {
         let mut name = DistinguishedName::new();
         name.push(
             DnType::CommonName,
-            key_id.iter().map(|b| format!("{b:02x}")).collect::<String>(),
+            key_id
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>(),
         );
         params.distinguished_name = name;
         params.not_before = time::OffsetDateTime::now_utc() - time::Duration::hours(1);

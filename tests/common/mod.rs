@@ -16,8 +16,14 @@
     unreachable_pub
 )]
 
+#[cfg(feature = "enroll")]
+pub mod android_attest;
+#[cfg(feature = "enroll")]
+pub mod app_attest;
 pub mod der;
 pub mod pki;
 pub mod spki;
+#[cfg(all(feature = "server", feature = "ring"))]
+pub mod tls_client;
 
 pub use pki::*;
