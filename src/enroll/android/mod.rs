@@ -38,8 +38,6 @@ mod key_description;
 mod roots;
 mod status;
 
-use std::path::PathBuf;
-
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, SignatureVerificationAlgorithm, UnixTime};
 use x509_parser::certificate::X509Certificate;
@@ -164,27 +162,6 @@ fn hex_value(b: u8) -> Option<u8> {
     }
 }
 
-/// The Android part of the policy's `[enroll]` section, as written in the file. Loading the
-/// files it names is the caller's job ([`AndroidSettings::from_pem_roots`],
-/// [`StatusList::from_json`]).
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AndroidEnrollConfig {
-    /// PEM files of the attestation roots; empty (the default) means Google's roots, built in.
-    #[serde(default)]
-    pub android_roots: Vec<PathBuf>,
-    /// Google's attestation status list (JSON), refreshed by the operator.
-    #[serde(default)]
-    pub android_status_list: Option<PathBuf>,
-    /// Accept issuers that are not CAs (real OEM chains have an intermediate with cA=FALSE).
-    #[serde(default)]
-    pub allow_non_ca_issuers: bool,
-    /// Accept ECDSA signature algorithm identifiers with NULL parameters (seen in early
-    /// StrongBox chains).
-    #[serde(default)]
-    pub allow_ecdsa_null_params: bool,
-}
-
 /// A trust anchor: its subject (raw Name) and key (whole SubjectPublicKeyInfo).
 #[derive(Clone, Debug)]
 struct Root {
@@ -278,14 +255,6 @@ impl AndroidSettings {
     pub fn allow_ecdsa_null_params(mut self, allow: bool) -> Self {
         self.allow_ecdsa_null_params = allow;
         self
-    }
-
-    /// Applies the tolerances of a parsed `[enroll]` section (the roots it names are loaded
-    /// by the caller).
-    #[must_use]
-    pub fn configured(self, config: &AndroidEnrollConfig) -> Self {
-        self.allow_non_ca_issuers(config.allow_non_ca_issuers)
-            .allow_ecdsa_null_params(config.allow_ecdsa_null_params)
     }
 }
 
@@ -720,10 +689,5 @@ mod tests {
             )
             .is_err()
         );
-        let config: AndroidEnrollConfig = toml::from_str(
-            "android_roots = [\"r.pem\"]\nandroid_status_list = \"s.json\"\nallow_non_ca_issuers = true",
-        )
-        .unwrap();
-        assert!(config.allow_non_ca_issuers);
     }
 }
