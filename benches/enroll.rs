@@ -165,5 +165,78 @@ fn android(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, android);
+/// Group `enroll_issue`: one whole Android enrollment as the router does it after the request
+/// is parsed (verify the tegu chain, check the attested key, issue a 7-day certificate for it
+/// with the install id and attestation facts, record certificate and install in one SQLite
+/// transaction), into a CA made by `certgate::issue` in a temporary directory.
+fn enroll_issue(c: &mut Criterion) {
+    use certgate::issue::{Ca, CaConfig, InstallRecord, IssueRequest, PublicKey, SubjectKey};
+    use certgate::{AttestationFacts, Platform};
+
+    let vectors = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/vectors/android");
+    let pem = std::fs::read(vectors.join("android-keyattestation/tegu/sdk36/TEE_EC_2026_ROOT.pem"))
+        .unwrap();
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let now = UnixTime::since_unix_epoch(Duration::from_secs(1_772_323_200));
+    let (_, leaf) = x509_parser::certificate::X509Certificate::from_der(chain[0].as_ref()).unwrap();
+    let ext = leaf
+        .extensions()
+        .iter()
+        .find(|e| e.oid.to_id_string() == "1.3.6.1.4.1.11129.2.1.17")
+        .unwrap()
+        .value
+        .to_vec();
+    let kd = KeyDescription::parse(&ext).unwrap();
+    let app = kd
+        .software_enforced
+        .attestation_application_id
+        .clone()
+        .unwrap();
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let rule = AndroidRule::new(
+        ["com.google.android.attestation"],
+        [hex(&app.signature_digests[0])],
+    );
+    let challenge = kd.attestation_challenge.clone();
+    let settings = AndroidSettings::google().unwrap();
+
+    let tmp = tempfile::tempdir().unwrap();
+    let mut ca = Ca::init(tmp.path().join("ca"), &CaConfig::new("Bench")).unwrap();
+    let mut n = 0u64;
+    let mut enroll_one = || {
+        let attested = verify_android(&chain, &challenge, &rule, &settings, None, now).unwrap();
+        let mut facts = AttestationFacts::new(Platform::Android);
+        facts.security_level = Some(attested.security_level);
+        facts.app_version = Some(attested.app_version);
+        n += 1;
+        let install_id = format!("00000000-0000-4000-8000-{n:012x}");
+        let request = IssueRequest::new("com.example.shop")
+            .unwrap()
+            .install_id(&install_id)
+            .unwrap()
+            .key(SubjectKey::PublicKey(
+                PublicKey::from_spki_der(&attested.public_key_spki).unwrap(),
+            ))
+            .attestation(facts.clone())
+            .validity(Duration::from_secs(7 * 86_400));
+        let install = InstallRecord::new(
+            &install_id,
+            "com.example.shop",
+            attested.public_key_spki.clone(),
+            facts,
+        );
+        ca.enroll(&request, &install).unwrap()
+    };
+    enroll_one();
+    let mut group = c.benchmark_group("enroll_issue");
+    group.sample_size(30);
+    group.bench_function("android_verify_and_issue", |b| {
+        b.iter(|| black_box(enroll_one()))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, android, enroll_issue);
 criterion_main!(benches);

@@ -102,5 +102,76 @@ fn bench(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, bench);
+/// One whole iOS enrollment as the router does it after the request is parsed: the CSR parsed
+/// and its signature checked, the attestation verified (Apple's 2026 example), a 7-day
+/// certificate issued for the CSR's key and the install recorded (App Attest key, counter,
+/// receipt) in one SQLite transaction, into a CA in a temporary directory.
+fn verify_and_issue(c: &mut Criterion) {
+    use certgate::issue::{Ca, CaConfig, Csr, InstallRecord, IssueRequest, PublicKey, SubjectKey};
+    use certgate::{AttestationFacts, Platform};
+
+    let settings = AppleSettings::new();
+    let guide = STANDARD
+        .decode(vector("apple-validation-guide-2026-attestation.b64").trim())
+        .unwrap();
+    let key_id = STANDARD
+        .decode("zgSY9YSD+7TaDXssY6WlOPVS1K3Lmk+pFhlcSWE+ZV0=")
+        .unwrap();
+    let rule = IosRule::new("1234567890", "com.example.myapp", Environment::Production);
+    let at = parse_rfc3339("2026-04-21T12:00:00Z").unwrap();
+    let tls_key = rcgen::KeyPair::generate().unwrap();
+    let csr_der = rcgen::CertificateParams::default()
+        .serialize_request(&tls_key)
+        .unwrap()
+        .der()
+        .to_vec();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut ca = Ca::init(tmp.path().join("ca"), &CaConfig::new("Bench")).unwrap();
+    let mut n = 0u64;
+    let mut enroll_one = || {
+        let csr = Csr::parse(&csr_der).unwrap();
+        let attested = verify_attestation_raw(
+            &key_id,
+            &guide,
+            b"example_server_challenge",
+            &rule,
+            &settings,
+            at,
+        )
+        .unwrap();
+        let mut facts = AttestationFacts::new(Platform::Ios);
+        facts.environment = Some(attested.environment.as_str().to_owned());
+        n += 1;
+        let install_id = format!("00000000-0000-4000-8000-{n:012x}");
+        let request = IssueRequest::new("com.example.shop")
+            .unwrap()
+            .install_id(&install_id)
+            .unwrap()
+            .key(SubjectKey::PublicKey(
+                PublicKey::from_spki_der(csr.spki_der()).unwrap(),
+            ))
+            .attestation(facts.clone())
+            .validity(std::time::Duration::from_secs(7 * 86_400));
+        let mut install = InstallRecord::new(
+            &install_id,
+            "com.example.shop",
+            csr.spki_der().to_vec(),
+            facts,
+        );
+        install.key_id = Some(attested.key_id.to_vec());
+        install.attest_key = Some(attested.public_key.clone());
+        install.counter = Some(0);
+        install.receipt = Some(attested.receipt.clone());
+        ca.enroll(&request, &install).unwrap()
+    };
+    enroll_one();
+    let mut group = c.benchmark_group("enroll_issue");
+    group.sample_size(30);
+    group.bench_function("ios_verify_and_issue", |b| {
+        b.iter(|| black_box(enroll_one()))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench, verify_and_issue);
 criterion_main!(benches);

@@ -33,6 +33,8 @@ pub struct TlsConnectInfo {
     pub chain: PeerChain,
     /// The peer's address.
     pub addr: SocketAddr,
+    /// The client's TLS fingerprint, when the transport read its ClientHello.
+    pub fingerprint: Option<std::sync::Arc<crate::signals::TlsFingerprint>>,
     pub(crate) memo: ConnectionMemo,
 }
 
@@ -42,7 +44,15 @@ impl TlsConnectInfo {
         Self {
             chain,
             addr,
+            fingerprint: None,
             memo: ConnectionMemo::default(),
         }
+    }
+
+    /// The same, with the client's TLS fingerprint.
+    #[must_use]
+    pub fn with_fingerprint(mut self, fingerprint: crate::signals::TlsFingerprint) -> Self {
+        self.fingerprint = Some(std::sync::Arc::new(fingerprint));
+        self
     }
 }

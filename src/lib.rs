@@ -38,6 +38,7 @@ mod peer_chain;
 pub mod pem;
 mod policy;
 mod rejection;
+pub mod signals;
 mod tls;
 mod verify;
 
@@ -61,9 +62,15 @@ pub mod watch;
 #[cfg_attr(docsrs, doc(cfg(feature = "enroll")))]
 pub mod enroll;
 
-// The README's Rust blocks, compiled by `cargo test --doc` (they need the `axum` and `server`
-// features and the ring provider; without them they are skipped, not failed).
-#[cfg(all(doctest, feature = "axum", feature = "server", feature = "ring"))]
+// The README's Rust blocks, compiled by `cargo test --doc` (they need the `axum`, `server` and
+// `enroll` features and the ring provider; without them they are skipped, not failed).
+#[cfg(all(
+    doctest,
+    feature = "axum",
+    feature = "server",
+    feature = "enroll",
+    feature = "ring"
+))]
 #[doc = include_str!("../README.md")]
 mod readme {}
 
