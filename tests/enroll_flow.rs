@@ -181,7 +181,22 @@ impl World {
         path: &str,
         body: &str,
     ) -> (u16, serde_json::Value, http::HeaderMap) {
-        let request = Request::post(path)
+        self.call_via(peer, None, path, body).await
+    }
+
+    /// One request from `peer`, with an `X-Forwarded-For` if given.
+    async fn call_via(
+        &self,
+        peer: SocketAddr,
+        forwarded_for: Option<&str>,
+        path: &str,
+        body: &str,
+    ) -> (u16, serde_json::Value, http::HeaderMap) {
+        let mut request = Request::post(path);
+        if let Some(client) = forwarded_for {
+            request = request.header("x-forwarded-for", client);
+        }
+        let request = request
             .header("content-type", "application/json")
             .extension(PeerAddr(peer))
             .body(Body::from(body.to_owned()))
@@ -676,6 +691,45 @@ async fn malformed_bodies_are_400_and_the_rate_limit_is_429() {
         .call_from("127.0.0.10:1".parse().unwrap(), "/enroll/challenge", "{}")
         .await;
     assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_the_rate_limit_counts_each_client() {
+    let w = world(
+        "\n[forwarded]\nformat = \"nginx\"\ntrusted_proxies = [\"127.0.0.1/32\"]\nclient_address = \"x-forwarded-for\"",
+        &[],
+        2,
+    );
+    let proxy: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+    for _ in 0..2 {
+        let (status, _, _) = w
+            .call_via(proxy, Some("203.0.113.7"), "/enroll/challenge", "{}")
+            .await;
+        assert_eq!(status, 200);
+    }
+    let (status, _, _) = w
+        .call_via(proxy, Some("203.0.113.7"), "/enroll/challenge", "{}")
+        .await;
+    assert_eq!(status, 429, "the third from one client");
+    // Another client through the same proxy has its own budget.
+    let (status, _, _) = w
+        .call_via(proxy, Some("203.0.113.8"), "/enroll/challenge", "{}")
+        .await;
+    assert_eq!(status, 200);
+    // An untrusted peer's X-Forwarded-For is not believed: it is counted as itself.
+    let stranger: SocketAddr = "127.0.0.3:5000".parse().unwrap();
+    for client in ["198.51.100.1", "198.51.100.2"] {
+        assert_eq!(
+            w.call_via(stranger, Some(client), "/enroll/challenge", "{}")
+                .await
+                .0,
+            200
+        );
+    }
+    let (status, _, _) = w
+        .call_via(stranger, Some("198.51.100.3"), "/enroll/challenge", "{}")
+        .await;
+    assert_eq!(status, 429);
 }
 
 #[tokio::test]

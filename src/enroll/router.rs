@@ -223,10 +223,17 @@ fn malformed(what: impl AsRef<str>) -> EnrollRejection {
     }
 }
 
-/// The client address for the rate limit: the TCP peer (all unknown peers share one bucket).
-fn client(request: &Request) -> IpAddr {
-    crate::layer::tcp_peer(request.extensions())
-        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |a| a.ip())
+/// The client address for the rate limit: the TCP peer, or behind a trusted proxy (the
+/// policy's `[forwarded] trusted_proxies`) the address it states, by the same rule as the
+/// layer's events. All peers of unknown address share one bucket.
+fn client(request: &Request, policy: &crate::Policy) -> IpAddr {
+    let Some(peer) = crate::layer::tcp_peer(request.extensions()).map(|a| a.ip()) else {
+        return IpAddr::V4(Ipv4Addr::UNSPECIFIED);
+    };
+    match policy.forwarded() {
+        Some(config) => config.client_address_of(peer, request.headers()),
+        None => peer,
+    }
 }
 
 fn now_secs(now: UnixTime) -> u64 {
@@ -240,9 +247,10 @@ impl Enrollment {
         request: Request,
     ) -> Result<(axum::body::Bytes, EnrollPolicyRef, UnixTime), Failure> {
         let now = self.inner.gate.now();
+        let policy = self.inner.gate.policy();
         self.inner
             .limit
-            .check(client(&request), now_secs(now))
+            .check(client(&request, &policy), now_secs(now))
             .map_err(|retry_after_seconds| EnrollRejection::RateLimited {
                 retry_after_seconds,
             })?;
@@ -253,7 +261,6 @@ impl Enrollment {
                     "the body is not readable or over {MAX_BODY_BYTES} bytes"
                 ))
             })?;
-        let policy = self.inner.gate.policy();
         if policy.enrollment().is_none() {
             return Err(Failure::Server(
                 "the policy has no [enroll] section any more".into(),
