@@ -1,8 +1,9 @@
 //! Per-request overhead on a warm connection: a request through `CertGateLayer` around a
 //! trivial service against the bare service. Both build the same request (with the
 //! connection's `TlsConnectInfo` extension, as `server::serve` inserts it) and drive the future
-//! to completion. With `--features metrics` it installs a Prometheus recorder first, so the
-//! per-request counter is counted for real.
+//! to completion. With `--features metrics` the group adds the same layer over a gate whose
+//! per-request counter goes to a real Prometheus recorder (`certgate_layer_with_metrics`), so
+//! the metrics' cost is read from one run.
 
 // Benchmark code: a panic is a broken benchmark, not a reachable failure.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -56,12 +57,6 @@ fn drive<S: Service<Request<()>, Response = Response<String>>>(
 }
 
 fn per_request(c: &mut Criterion) {
-    // With the `metrics` feature, a real recorder (Prometheus) before the gate, so the
-    // per-request counter is a live handle, as in a deployment.
-    #[cfg(feature = "metrics")]
-    let _handle = metrics_exporter_prometheus::PrometheusBuilder::new()
-        .install_recorder()
-        .unwrap();
     let h = Hierarchy::new(Alg::P256);
     let chain = TlsConnectInfo::new(h.chain(), "127.0.0.1:50000".parse().unwrap());
     let gate = Gate::builder(Policy::from_verifier(h.typical_verifier()))
@@ -78,6 +73,29 @@ fn per_request(c: &mut Criterion) {
     // Warm the connection's memo, as the first request of a connection does.
     assert_eq!(drive(&mut layered, &chain), 200);
 
+    // With the `metrics` feature: the same layer whose gate counts every request into a real
+    // (Prometheus) recorder, in the same group. The gate and its handles are made under a
+    // local recorder, so the layer above (no recorder: no-op handles) stays the baseline.
+    #[cfg(feature = "metrics")]
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    #[cfg(feature = "metrics")]
+    let (metered_gate, metered_chain, mut metered) =
+        metrics::with_local_recorder(&recorder, || {
+            let gate = Gate::builder(Policy::from_verifier(h.typical_verifier()))
+                .event_sink(Arc::new(common::Quiet))
+                .clock(|| {
+                    black_box(rustls_pki_types::UnixTime::now());
+                    now()
+                })
+                .build()
+                .unwrap();
+            let chain = TlsConnectInfo::new(h.chain(), "127.0.0.1:50001".parse().unwrap());
+            let mut layered = CertGateLayer::new(gate.clone()).layer(Bare);
+            // The first request registers the connection's counter handle.
+            assert_eq!(drive(&mut layered, &chain), 200);
+            (gate, chain, layered)
+        });
+
     let mut group = c.benchmark_group("layer_warm_request");
     group.bench_function("baseline_bare_service", |b| {
         b.iter(|| drive(&mut bare, black_box(&chain)))
@@ -85,7 +103,20 @@ fn per_request(c: &mut Criterion) {
     group.bench_function("certgate_layer", |b| {
         b.iter(|| drive(&mut layered, black_box(&chain)))
     });
+    #[cfg(feature = "metrics")]
+    group.bench_function("certgate_layer_with_metrics", |b| {
+        b.iter(|| drive(&mut metered, black_box(&metered_chain)))
+    });
     group.finish();
+    #[cfg(feature = "metrics")]
+    {
+        let text = recorder.handle().render();
+        assert!(
+            text.contains("certgate_requests_total"),
+            "the metered layer counted nothing: {text}"
+        );
+        assert_eq!(metered_gate.cache_stats().misses, 1);
+    }
     let stats = gate.cache_stats();
     assert_eq!(
         stats.misses, 1,
