@@ -16,7 +16,7 @@ here="$(cd "$(dirname "$0")" && pwd)"
 corpus="${1:-$here/corpus}"
 targets=(crl_load pem policy inspect verify_chain verify_mutated csr
   forwarded_xfcc forwarded_rfc9440 forwarded_url_pem forwarded_base64 app_attest
-  android_key_description android_status_list)
+  android_key_description android_status_list client_hello)
 for t in "${targets[@]}"; do mkdir -p "$corpus/$t"; done
 
 # --- Policy texts (no openssl needed) ------------------------------------------------------
@@ -178,8 +178,24 @@ if [ -f "$vectors/README.md" ]; then
   cp "$v/android/google-android-key-attestation/status.sample.json" \
     "$corpus/android_status_list/seed-status-sample.json"
   printf '{"entries": {}}' >"$corpus/android_status_list/seed-empty.json"
+  # client_hello: the 8 real ClientHellos (FoxIO's sample captures), each as the handshake
+  # message and as one TLS record.
+  if command -v python3 >/dev/null 2>&1; then
+    python3 - "$v/ja4/foxio-pcap-clienthellos.jsonl" "$corpus/client_hello" <<'PY'
+import json, sys
+for n, line in enumerate(open(sys.argv[1]), 1):
+    if not line.strip():
+        continue
+    hello = bytes.fromhex(json.loads(line)["client_hello_handshake_hex"])
+    open(f"{sys.argv[2]}/seed-foxio-{n}", "wb").write(hello)
+    record = bytes([0x16, 3, 1]) + len(hello).to_bytes(2, "big") + hello
+    open(f"{sys.argv[2]}/seed-foxio-{n}-record", "wb").write(record)
+PY
+  else
+    echo "seed.sh: no python3; client_hello starts empty"
+  fi
 else
-  echo "seed.sh: no vectors at $vectors (set CERTGATE_VECTORS); forwarded_* and app_attest targets start empty"
+  echo "seed.sh: no vectors at $vectors (set CERTGATE_VECTORS); forwarded_*, app_attest and client_hello targets start empty"
 fi
 
 if ! command -v openssl >/dev/null 2>&1; then

@@ -16,6 +16,12 @@
 //! (failed or refused handshakes, caps) as a [`ConnectionEvent`] to
 //! the gate's event sink and, rate-limited, to the log (target `certgate::server`).
 //!
+//! Both read each connection's first TLS record(s) before rustls does, until the ClientHello
+//! is complete (at most 16 KiB, within the handshake timeout), and replay the bytes to rustls
+//! unchanged ([`Rewind`]). The ClientHello's JA4 and JA3 ([`crate::signals::ja4`]) are in
+//! [`TlsConnectInfo::fingerprint`]; a ClientHello that does not parse leaves it `None` and
+//! rustls decides.
+//!
 //! ```no_run
 //! # async fn run(gate: certgate::Gate, chain: Vec<rustls_pki_types::CertificateDer<'static>>, key: rustls_pki_types::PrivateKeyDer<'static>) -> std::io::Result<()> {
 //! use std::sync::Arc;
@@ -62,16 +68,20 @@ use tower_service::Service;
 
 mod config;
 mod limits;
+mod rewind;
 mod tls_config;
 
 pub use self::config::ServeConfig;
 use self::limits::{ConnectionLimits, EventReporter};
+pub use self::rewind::Rewind;
 pub use self::tls_config::TlsConfig;
 pub use crate::connection::TlsConnectInfo;
 use crate::events::ConnectionEvent;
 use crate::gate::Gate;
 use crate::peer_chain::PeerChain;
 use crate::rejection::Rejection;
+use crate::signals::TlsFingerprint;
+use crate::signals::ja4::{self, ClientHelloError, MAX_CLIENT_HELLO_BYTES};
 use crate::tls::HandshakeMode;
 
 /// Default longest a TLS handshake may take before the connection is dropped
@@ -210,12 +220,8 @@ where
 }
 
 /// Serves one TLS connection until it ends, is idle too long, or has carried its requests.
-async fn serve_connection<S, B>(
-    config: &ServeConfig,
-    tls: tokio_rustls::server::TlsStream<TcpStream>,
-    addr: SocketAddr,
-    service: S,
-) where
+async fn serve_connection<S, B>(config: &ServeConfig, tls: TlsStream, addr: SocketAddr, service: S)
+where
     S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
     S::Future: Send + 'static,
     S::Error: Into<BoxError>,
@@ -226,7 +232,7 @@ async fn serve_connection<S, B>(
     let state = Arc::new(ConnectionState::default());
     let hyper_service = WithPeer {
         inner: service,
-        conn: TlsConnectInfo::new(peer_chain_of(tls.get_ref().1), addr),
+        conn: connect_info(&tls, addr),
         state: Arc::clone(&state),
         max_header_bytes: config.max_header_bytes,
     };
@@ -283,6 +289,50 @@ async fn serve_connection<S, B>(
     }
 }
 
+/// A server-side TLS stream over the socket, its ClientHello replayed ([`Rewind`]).
+type TlsStream = tokio_rustls::server::TlsStream<Rewind<TcpStream>>;
+
+/// The connection's chain, address and TLS fingerprint.
+fn connect_info(tls: &TlsStream, addr: SocketAddr) -> TlsConnectInfo {
+    let (rewind, conn) = tls.get_ref();
+    let mut info = TlsConnectInfo::new(peer_chain_of(conn), addr);
+    info.fingerprint = rewind.fingerprint().cloned();
+    info
+}
+
+/// Reads the first TLS record(s) until the ClientHello is complete (at most
+/// [`MAX_CLIENT_HELLO_BYTES`] of records; the caller bounds the time), and fingerprints it.
+/// Returns every byte read, for rustls to read again, and the fingerprint, `None` when the
+/// bytes are no ClientHello (rustls still gets them and decides).
+async fn read_client_hello(tcp: &mut TcpStream) -> (Vec<u8>, Option<Arc<TlsFingerprint>>) {
+    let mut read = Vec::with_capacity(2048);
+    let mut chunk = [0u8; 4096];
+    loop {
+        let room = MAX_CLIENT_HELLO_BYTES
+            .saturating_sub(read.len())
+            .min(chunk.len());
+        let Some(into) = chunk.get_mut(..room).filter(|c| !c.is_empty()) else {
+            return (read, None);
+        };
+        match tcp.read(into).await {
+            Ok(n) if n > 0 => read.extend_from_slice(chunk.get(..n).unwrap_or_default()),
+            // Closed or failed: rustls meets the same on its next read and reports it.
+            _ => return (read, None),
+        }
+        match ja4::parse_records(&read) {
+            Ok(hello) => {
+                let fingerprint = TlsFingerprint::from_client_hello(&hello);
+                return (read, Some(Arc::new(fingerprint)));
+            }
+            Err(ClientHelloError::Incomplete) => {}
+            Err(e) => {
+                tracing::trace!(target: "certgate::server", error = %e, "no TLS fingerprint");
+                return (read, None);
+            }
+        }
+    }
+}
+
 /// The TLS handshake of one accepted connection, with plain-HTTP detection and reporting.
 pub(crate) struct Handshake {
     timeout: Duration,
@@ -310,20 +360,23 @@ impl Handshake {
     pub(crate) async fn accept(
         &self,
         acceptor: &TlsAcceptor,
-        tcp: TcpStream,
+        mut tcp: TcpStream,
         addr: SocketAddr,
-    ) -> Option<tokio_rustls::server::TlsStream<TcpStream>> {
+    ) -> Option<TlsStream> {
         let handshake = async {
             match opening(&tcp).await {
                 Opening::Closed => return Err(Failure::Closed),
                 Opening::PlainHttp => return Err(Failure::PlainHttp(tcp)),
                 Opening::Other => {}
             }
+            // The ClientHello is read here, within the handshake timeout, and replayed to
+            // rustls unchanged.
+            let (hello, fingerprint) = read_client_hello(&mut tcp).await;
             acceptor
-                .accept(tcp)
+                .accept(Rewind::new(hello, tcp, fingerprint))
                 .into_fallible()
                 .await
-                .map_err(|(e, tcp)| Failure::Tls(e, tcp))
+                .map_err(|(e, stream)| Failure::Tls(e, stream.into_inner()))
         };
         match tokio::time::timeout(self.timeout, handshake).await {
             Ok(Ok(tls)) => Some(tls),
@@ -710,7 +763,7 @@ mod listener {
     /// # }
     /// ```
     pub struct TlsListener {
-        ready: mpsc::Receiver<(tokio_rustls::server::TlsStream<TcpStream>, SocketAddr)>,
+        ready: mpsc::Receiver<(TlsStream, SocketAddr)>,
         local: SocketAddr,
         accept_task: tokio::task::JoinHandle<()>,
     }
@@ -782,7 +835,7 @@ mod listener {
     }
 
     impl axum::serve::Listener for TlsListener {
-        type Io = tokio_rustls::server::TlsStream<TcpStream>;
+        type Io = tokio_rustls::server::TlsStream<Rewind<TcpStream>>;
         type Addr = SocketAddr;
 
         async fn accept(&mut self) -> (Self::Io, Self::Addr) {
@@ -802,10 +855,7 @@ mod listener {
         for TlsConnectInfo
     {
         fn connect_info(stream: axum::serve::IncomingStream<'_, TlsListener>) -> Self {
-            Self::new(
-                peer_chain_of(stream.io().get_ref().1),
-                *stream.remote_addr(),
-            )
+            connect_info(stream.io(), *stream.remote_addr())
         }
     }
 }

@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+pub mod ja4;
+
 /// The TLS client's fingerprint, from its ClientHello (the `server` module reads it before
 /// handing the stream to rustls) or from a trusted proxy's header.
 ///
@@ -22,6 +24,15 @@ impl TlsFingerprint {
         Self {
             ja4: ja4.into(),
             ja3: None,
+        }
+    }
+
+    /// JA4 and JA3 (MD5) of a parsed ClientHello ([`ja4::parse_records`],
+    /// [`ja4::ClientHello::parse`]).
+    pub fn from_client_hello(hello: &ja4::ClientHello) -> Self {
+        Self {
+            ja4: ja4::ja4(hello),
+            ja3: Some(ja4::ja3(hello).1),
         }
     }
 }
