@@ -287,6 +287,30 @@ impl Enrollment {
         Ok(challenge)
     }
 
+    /// A new install of `app_id` for the attested `spki`: its first certificate, and the
+    /// install recorded with it (App Attest's key, counter and receipt for iOS).
+    async fn new_install(
+        &self,
+        app_id: &str,
+        spki: &[u8],
+        facts: AttestationFacts,
+        enroll: &EnrollPolicy,
+        now: UnixTime,
+        app_attest: Option<&apple::AppAttestation>,
+    ) -> Result<Response, Failure> {
+        let install_id = random_install_id()?;
+        let mut install = InstallRecord::new(&install_id, app_id, spki.to_vec(), facts.clone());
+        install.enrolled_at = i64::try_from(now_secs(now)).unwrap_or(i64::MAX);
+        if let Some(attested) = app_attest {
+            install.key_id = Some(attested.key_id.to_vec());
+            install.attest_key = Some(attested.public_key.clone());
+            install.counter = Some(attested.counter);
+            install.receipt = Some(attested.receipt.clone());
+        }
+        let request = request_for(app_id, &install_id, spki, facts, enroll.validity())?;
+        self.issue(request, Some(install)).await
+    }
+
     /// Issues on a blocking thread (key checks, signing, one SQLite transaction).
     async fn issue(
         &self,
@@ -369,6 +393,23 @@ struct IosBody {
 struct RenewBody {
     #[serde(default)]
     assertion: Option<String>,
+}
+
+/// The app's rule for `platform`, or `app_not_attested` when the policy has none.
+fn rule<'a, T>(
+    enroll: &'a EnrollPolicy,
+    app_id: &str,
+    platform: &str,
+    pick: fn(&'a super::AppEvidence) -> Option<&'a T>,
+) -> Result<&'a T, Failure> {
+    enroll.app(app_id).and_then(pick).ok_or_else(|| {
+        EnrollRejection::AppNotAttested {
+            detail: EnrollRejection::detail(format!(
+                "no {platform} rule for app {app_id:?} in the policy"
+            )),
+        }
+        .into()
+    })
 }
 
 /// The posted challenge: base64url (padding tolerated) of 32 bytes.
@@ -498,15 +539,7 @@ async fn enroll_android(State(e): State<Enrollment>, request: Request) -> Respon
             .map(|c| base64("csr", c, crate::issue::MAX_CSR_BYTES))
             .transpose()?;
         let enroll = policy.get()?;
-        let rule = enroll
-            .app(&body.app_id)
-            .and_then(|a| a.android.as_ref())
-            .ok_or_else(|| EnrollRejection::AppNotAttested {
-                detail: EnrollRejection::detail(format!(
-                    "no Android rule for app {:?} in the policy",
-                    body.app_id
-                )),
-            })?;
+        let rule = rule(enroll, &body.app_id, "Android", |a| a.android.as_ref())?;
         let challenge = e.take_challenge(challenge, now)?;
         let attested = android::verify_android(
             &chain,
@@ -534,22 +567,15 @@ async fn enroll_android(State(e): State<Enrollment>, request: Request) -> Respon
         facts.device_locked = attested.device_locked;
         facts.app_version = Some(attested.app_version);
         facts.os_patch_level = attested.os_patch_level.and_then(|p| u32::try_from(p).ok());
-        let install_id = random_install_id()?;
-        let mut install = InstallRecord::new(
-            &install_id,
+        e.new_install(
             &body.app_id,
-            attested.public_key_spki.clone(),
-            facts.clone(),
-        );
-        install.enrolled_at = i64::try_from(now_secs(now)).unwrap_or(i64::MAX);
-        let request = request_for(
-            &body.app_id,
-            &install_id,
             &attested.public_key_spki,
             facts,
-            enroll.validity(),
-        )?;
-        e.issue(request, Some(install)).await
+            enroll,
+            now,
+            None,
+        )
+        .await
     }
     .await;
     result.unwrap_or_else(|f| f.into_response(show))
@@ -567,15 +593,7 @@ async fn enroll_ios(State(e): State<Enrollment>, request: Request) -> Response {
         let csr =
             crate::issue::Csr::parse(&csr_der).map_err(|err| malformed(format!("csr: {err}")))?;
         let enroll = policy.get()?;
-        let rule = enroll
-            .app(&body.app_id)
-            .and_then(|a| a.ios.as_ref())
-            .ok_or_else(|| EnrollRejection::AppNotAttested {
-                detail: EnrollRejection::detail(format!(
-                    "no iOS rule for app {:?} in the policy",
-                    body.app_id
-                )),
-            })?;
+        let rule = rule(enroll, &body.app_id, "iOS", |a| a.ios.as_ref())?;
         let challenge = e.take_challenge(challenge, now)?;
         let client_data_hash = apple::client_data_hash(&challenge, &csr_der);
         let attested = apple::verify_attestation(
@@ -588,26 +606,15 @@ async fn enroll_ios(State(e): State<Enrollment>, request: Request) -> Response {
         )?;
         let mut facts = AttestationFacts::new(Platform::Ios);
         facts.environment = Some(attested.environment.as_str().to_owned());
-        let install_id = random_install_id()?;
-        let mut install = InstallRecord::new(
-            &install_id,
+        e.new_install(
             &body.app_id,
-            csr.spki_der().to_vec(),
-            facts.clone(),
-        );
-        install.enrolled_at = i64::try_from(now_secs(now)).unwrap_or(i64::MAX);
-        install.key_id = Some(attested.key_id.to_vec());
-        install.attest_key = Some(attested.public_key.clone());
-        install.counter = Some(attested.counter);
-        install.receipt = Some(attested.receipt.clone());
-        let request = request_for(
-            &body.app_id,
-            &install_id,
             csr.spki_der(),
             facts,
-            enroll.validity(),
-        )?;
-        e.issue(request, Some(install)).await
+            enroll,
+            now,
+            Some(&attested),
+        )
+        .await
     }
     .await;
     result.unwrap_or_else(|f| f.into_response(show))
@@ -676,15 +683,7 @@ async fn renew(State(e): State<Enrollment>, request: Request) -> Response {
         }
         let enroll = policy.get()?;
         if install.facts.platform == Platform::Ios {
-            let rule = enroll
-                .app(&install.app_id)
-                .and_then(|a| a.ios.as_ref())
-                .ok_or_else(|| EnrollRejection::AppNotAttested {
-                    detail: EnrollRejection::detail(format!(
-                        "no iOS rule for app {:?} in the policy",
-                        install.app_id
-                    )),
-                })?;
+            let rule = rule(enroll, &install.app_id, "iOS", |a| a.ios.as_ref())?;
             let assertion = body
                 .assertion
                 .as_deref()
