@@ -22,26 +22,20 @@
     clippy::indexing_slicing
 )]
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
 use certgate::server::TlsConfig;
 use certgate::{CertGateLayer, Gate, HandshakeMode, Policy};
-use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, SanType};
-use rustls::{ClientConfig, RootCertStore};
-use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-use tokio_rustls::TlsConnector;
-use tokio_rustls::client::TlsStream;
+use common::tls_client::{Http1, ServerPki, server_pki};
+use tokio::net::TcpListener;
 
-/// Every network step must finish within this.
-const STEP: Duration = Duration::from_secs(5);
+mod common;
+
 /// The port the README's curl line names; the test substitutes the real one.
 const README_PORT: &str = "127.0.0.1:8443";
 
@@ -102,37 +96,8 @@ fn ok(cmd: &mut Command) -> String {
 }
 
 // ---------------------------------------------------------------------------
-// the server: its own CA (what the client trusts), certgate's gate for the clients
-
-struct ServerPki {
-    ca_pem: String,
-    chain: Vec<CertificateDer<'static>>,
-    key: PrivateKeyDer<'static>,
-}
-
-/// A server CA and a leaf for 127.0.0.1 and localhost signed by it.
-fn server_pki() -> ServerPki {
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "Walk server CA");
-    let ca_key = KeyPair::generate().unwrap();
-    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
-    let mut params = CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
-    params
-        .subject_alt_names
-        .push(SanType::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST)));
-    let key = KeyPair::generate().unwrap();
-    let cert = params
-        .signed_by(&key, &Issuer::from_params(&ca_params, &ca_key))
-        .unwrap();
-    ServerPki {
-        ca_pem: ca_cert.pem(),
-        chain: vec![cert.der().clone()],
-        key: PrivatePkcs8KeyDer::from(key.serialize_der()).into(),
-    }
-}
+// the server: its own CA (what the client trusts, tests/common/tls_client.rs), certgate's gate
+// for the clients
 
 struct Server {
     addr: SocketAddr,
@@ -163,100 +128,6 @@ async fn start_server(policy: &Path, pki: &ServerPki) -> Server {
         addr,
         gate,
         _shutdown: shutdown,
-    }
-}
-
-// ---------------------------------------------------------------------------
-// the rustls client: HTTP/1.1 by hand, so one connection carries several requests
-
-struct Reply {
-    status: u16,
-    body: String,
-}
-
-struct Http1 {
-    tls: TlsStream<TcpStream>,
-    buf: Vec<u8>,
-}
-
-async fn within<T>(what: &str, future: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(STEP, future)
-        .await
-        .unwrap_or_else(|_| panic!("{what} took longer than {STEP:?}"))
-}
-
-impl Http1 {
-    async fn connect(addr: SocketAddr, server_ca: &str, cert: &Path, key: &Path) -> Self {
-        let mut roots = RootCertStore::empty();
-        for ca in certgate::pem::parse_certificates(server_ca.as_bytes()).unwrap() {
-            roots.add(ca).unwrap();
-        }
-        let chain = certgate::pem::read_certificates(cert).unwrap();
-        assert_eq!(chain.len(), 2, "the issued PEM holds leaf and intermediate");
-        let key = certgate::pem::read_private_key(key).unwrap();
-        let mut config =
-            ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-                .with_safe_default_protocol_versions()
-                .unwrap()
-                .with_root_certificates(roots)
-                .with_client_auth_cert(chain, key)
-                .unwrap();
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
-        let tcp = within("TCP connect", TcpStream::connect(addr))
-            .await
-            .unwrap();
-        let name = ServerName::IpAddress(addr.ip().into());
-        let tls = within(
-            "TLS connect",
-            TlsConnector::from(Arc::new(config)).connect(name, tcp),
-        )
-        .await
-        .unwrap();
-        Self {
-            tls,
-            buf: Vec::new(),
-        }
-    }
-
-    async fn get(&mut self) -> Reply {
-        within("HTTP/1.1 request", self.exchange()).await
-    }
-
-    async fn exchange(&mut self) -> Reply {
-        self.tls
-            .write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-            .await
-            .unwrap();
-        self.tls.flush().await.unwrap();
-        let head_end = loop {
-            if let Some(i) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                break i + 4;
-            }
-            self.fill().await;
-        };
-        let head = String::from_utf8(self.buf[..head_end].to_vec()).unwrap();
-        let status: u16 = head[9..12].parse().unwrap();
-        let length: usize = head
-            .split("\r\n")
-            .find_map(|l| {
-                let (name, value) = l.split_once(':')?;
-                name.eq_ignore_ascii_case("content-length")
-                    .then(|| value.trim().parse().unwrap())
-            })
-            .unwrap_or_else(|| panic!("no content-length: {head}"));
-        while self.buf.len() < head_end + length {
-            self.fill().await;
-        }
-        let body = String::from_utf8(self.buf[head_end..head_end + length].to_vec()).unwrap();
-        self.buf.drain(..head_end + length);
-        Reply { status, body }
-    }
-
-    async fn fill(&mut self) {
-        let mut chunk = [0u8; 4096];
-        let n = self.tls.read(&mut chunk).await.unwrap();
-        assert!(n > 0, "the server closed the connection");
-        self.buf.extend_from_slice(&chunk[..n]);
     }
 }
 
@@ -309,14 +180,14 @@ async fn the_readme_lifecycle_walk_runs_as_written() {
                         // issued PEM chain and key keeps a connection open: 200.
                         let s = start_server(&dir.join("ca/policy.toml"), &pki).await;
                         let app = &w[w.iter().position(|a| a == "--app").unwrap() + 1];
-                        let mut c = Http1::connect(
-                            s.addr,
-                            &pki.ca_pem,
-                            &dir.join(format!("{app}.pem")),
-                            &dir.join(format!("{app}.key")),
-                        )
-                        .await;
-                        let reply = c.get().await;
+                        let chain =
+                            certgate::pem::read_certificates(dir.join(format!("{app}.pem")))
+                                .unwrap();
+                        assert_eq!(chain.len(), 2, "the issued PEM holds leaf and intermediate");
+                        let key = certgate::pem::read_private_key(dir.join(format!("{app}.key")))
+                            .unwrap();
+                        let mut c = Http1::connect(s.addr, &pki.ca, Some((chain, key))).await;
+                        let reply = c.request("GET", "/", "").await;
                         assert_eq!((reply.status, reply.body.as_str()), (200, "hello, app"));
                         conn = Some(c);
                         server = Some(s);
@@ -364,7 +235,7 @@ async fn the_readme_lifecycle_walk_runs_as_written() {
                 s.gate.reload_from_file(dir.join("ca/policy.toml")).unwrap();
                 assert!(s.gate.generation() > before);
                 // The connection opened before the revocation: its next request is refused.
-                let reply = conn.as_mut().unwrap().get().await;
+                let reply = conn.as_mut().unwrap().request("GET", "/", "").await;
                 assert_eq!(reply.status, 403, "{}", reply.body);
                 let problem: serde_json::Value = serde_json::from_str(&reply.body).unwrap();
                 assert_eq!(problem["code"], "revoked", "{problem}");

@@ -18,6 +18,8 @@ const STEP: Duration = Duration::from_secs(10);
 /// The server's CA (what clients trust) and its leaf for 127.0.0.1 and localhost.
 pub struct ServerPki {
     pub ca: CertificateDer<'static>,
+    /// The CA as PEM, for curl's `--cacert`.
+    pub ca_pem: String,
     pub chain: Vec<CertificateDer<'static>>,
     pub key: PrivateKeyDer<'static>,
 }
@@ -40,6 +42,7 @@ pub fn server_pki() -> ServerPki {
         .unwrap();
     ServerPki {
         ca: ca_cert.der().clone(),
+        ca_pem: ca_cert.pem(),
         chain: vec![cert.der().clone()],
         key: PrivatePkcs8KeyDer::from(key.serialize_der()).into(),
     }
