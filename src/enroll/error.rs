@@ -161,6 +161,9 @@ mod tests {
             EnrollRejection::RateLimited {
                 retry_after_seconds: 1,
             },
+            EnrollRejection::NotEnrolled {
+                detail: String::new(),
+            },
         ];
         let codes: Vec<_> = all.iter().map(EnrollRejection::code).collect();
         assert_eq!(codes, EnrollRejection::CODES);
