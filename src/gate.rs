@@ -628,10 +628,6 @@ impl Gate {
         Ok(chain)
     }
 
-    pub(crate) fn forwarded(&self) -> Option<Arc<crate::forwarded::ForwardedConfig>> {
-        self.inner.current.load().policy.forwarded_shared().cloned()
-    }
-
     /// The verdict for one request whose chain is not tied to a connection (a chain a
     /// trusted proxy forwarded, or a transport without per-connection state): the verdict
     /// cache, at the gate's clock.
@@ -959,9 +955,19 @@ struct Found {
 }
 
 impl Gate {
-    /// The current policy's signal settings, if it turns any signal on.
-    pub(crate) fn signals(&self) -> Option<Arc<SignalsConfig>> {
-        self.inner.current.load().policy.signals_shared().cloned()
+    /// The current policy's signal settings and `[forwarded]` section (one snapshot load).
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn request_settings(
+        &self,
+    ) -> (
+        Option<Arc<SignalsConfig>>,
+        Option<Arc<crate::forwarded::ForwardedConfig>>,
+    ) {
+        let snapshot = self.inner.current.load();
+        (
+            snapshot.policy.signals_shared().cloned(),
+            snapshot.policy.forwarded_shared().cloned(),
+        )
     }
 
     fn store(&self) -> &Arc<dyn SignalStore> {
@@ -983,25 +989,29 @@ impl Gate {
         self.inner.learner.counts(app)
     }
 
-    /// Whether `client` is quarantined: the rejection, and whether it is enforced (then
-    /// reported here; an observed one is reported with the request's verdict). One atomic
-    /// load when no address is quarantined.
+    /// Whether `client` is quarantined: the rejection, and whether it is enforced. Enforced
+    /// refusals are counted (`certgate_requests_total{code="quarantined"}`), not reported
+    /// one by one (the quarantine's start is); an observed one is reported with the
+    /// request's verdict, once per connection. One atomic load when no address is
+    /// quarantined.
     pub(crate) fn quarantine_check(
         &self,
         sig: &SignalsConfig,
         client: Option<SocketAddr>,
+        now: UnixTime,
     ) -> Option<(Rejection, bool)> {
         sig.quarantine.as_ref()?;
         let client = client?;
-        let now = (self.inner.clock)();
         let left = self.store().quarantined(client.ip(), now.as_secs())?;
         let rejection = Rejection::Quarantined {
             retry_after_seconds: left,
         };
         let snapshot = self.inner.current.load();
         let enforced = snapshot.modes.mode_for(rejection.code()) == Mode::Enforce;
+        // Counted, not reported one by one: a flood must cost almost nothing (the event that
+        // matters, with the score, is the quarantine's start).
+        #[cfg(feature = "metrics")]
         if enforced {
-            #[cfg(feature = "metrics")]
             snapshot
                 .counters
                 .counter(
@@ -1010,22 +1020,6 @@ impl Gate {
                     None,
                 )
                 .increment(1);
-            self.emit_signal(
-                &rejection,
-                vec![rejection.code()],
-                true,
-                None,
-                SignalEvent {
-                    now,
-                    leaf: None,
-                    peer: Some(client),
-                    tls: None,
-                    data: SignalData {
-                        duration_seconds: Some(left),
-                        ..SignalData::default()
-                    },
-                },
-            );
         }
         Some((rejection, enforced))
     }
@@ -1039,8 +1033,8 @@ impl Gate {
         verdict: Verdict,
         sig: &SignalsConfig,
         input: SignalInput<'_>,
+        now: UnixTime,
     ) -> Verdict {
-        let now = (self.inner.clock)();
         let secs = now.as_secs();
         let mut quarantine = input.observed.map(|r| Found {
             data: SignalData {
@@ -1065,10 +1059,14 @@ impl Gate {
         let mut first = true;
         if let Some(identity) = identity {
             let app = identity.app_id();
-            let app_cfg = app.and_then(|a| sig.apps.get(a));
-            let rule = sig.cloning.as_ref().filter(|_| {
-                app_cfg.is_some_and(|a| a.per_install) || identity.install_id().is_some()
-            });
+            // Looked up once per connection (a memo miss), not on every request.
+            let lookup = || {
+                let app_cfg = app.and_then(|a| sig.apps.get(a));
+                let rule = sig.cloning.as_ref().filter(|_| {
+                    app_cfg.is_some_and(|a| a.per_install) || identity.install_id().is_some()
+                });
+                (app_cfg, rule)
+            };
             let ja4 = input.tls.map(|t| t.ja4.as_str());
             let leaf_use = match input.connection {
                 Some((chain, memo)) => {
@@ -1088,6 +1086,7 @@ impl Gate {
                                 .and_then(|leaf| self.store().leaf_flagged(&leaf, secs))
                         }
                         _ => {
+                            let (app_cfg, rule) = lookup();
                             mismatch = app_cfg.filter(|a| !a.allows(ja4)).map(|_| {
                                 Arc::new(Rejection::TlsFingerprintMismatch {
                                     ja4: ja4.unwrap_or("none").to_owned(),
@@ -1136,6 +1135,7 @@ impl Gate {
                     }
                 }
                 None => {
+                    let (app_cfg, rule) = lookup();
                     mismatch = app_cfg.filter(|a| !a.allows(ja4)).map(|_| {
                         Arc::new(Rejection::TlsFingerprintMismatch {
                             ja4: ja4.unwrap_or("none").to_owned(),

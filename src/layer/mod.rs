@@ -103,8 +103,13 @@ where
     }
 
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
-        let signals = self.gate.signals();
-        let config = self.gate.forwarded();
+        let (signals, config) = self.gate.request_settings();
+        if signals.is_none() && config.is_none() {
+            // The plain path: the transport's chain, nothing else to decide.
+            let verdict = self.transport_verdict(req.extensions());
+            return self.finish(verdict, req);
+        }
+        let now = self.gate.now();
         let peer = tcp_peer(req.extensions());
         // By address, or (a mesh) by the connection's own certificate: never by the header.
         let trusted = config.as_ref().is_some_and(|config| {
@@ -137,7 +142,7 @@ where
                 req.headers_mut().remove(name);
             }
             // A quarantined client is refused before any certificate work.
-            if let Some((rejection, enforced)) = self.gate.quarantine_check(sig, client) {
+            if let Some((rejection, enforced)) = self.gate.quarantine_check(sig, client, now) {
                 if enforced {
                     return ResponseFuture::refused(self.refusal(&rejection, req.version()));
                 }
@@ -175,8 +180,25 @@ where
                     tls,
                     observed,
                 },
+                now,
             );
         }
+        self.finish(verdict, req)
+    }
+}
+
+impl<S> CertGateService<S> {
+    /// Refuses the request (enforced verdict), or hands it to the inner service with the
+    /// verdict (and identity) in its extensions.
+    fn finish<ReqBody, ResBody>(
+        &mut self,
+        mut verdict: crate::Verdict,
+        mut req: Request<ReqBody>,
+    ) -> ResponseFuture<S::Future, ResBody>
+    where
+        S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+        ResBody: From<String>,
+    {
         if verdict.is_refused() {
             if let Some(rejection) = verdict.rejection() {
                 return ResponseFuture::refused(self.refusal(rejection, req.version()));
@@ -196,9 +218,7 @@ where
         req.extensions_mut().insert(verdict);
         ResponseFuture::inner(self.inner.call(req))
     }
-}
 
-impl<S> CertGateService<S> {
     /// The refusal response for `rejection`.
     fn refusal<B: From<String>>(
         &self,
