@@ -413,3 +413,82 @@ impl SignalStore for EmbeddedStore {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn scores_decay_linearly_and_quarantine_at_the_threshold() {
+        let store = EmbeddedStore::new(64, 8);
+        let rule = QuarantineConfig::new(100, 100, 50).unwrap();
+        let a = ip("192.0.2.1");
+        assert_eq!(store.quarantined(a, 1000), None);
+        let s = store.add_failure(a, 60, 1000, &rule);
+        assert_eq!((s.score, s.total, s.quarantined_for), (60, 60, None));
+        // One point a second (threshold 100 over 100 s): 60 − 30 + 60 = 90.
+        let s = store.add_failure(a, 60, 1030, &rule);
+        assert_eq!((s.score, s.total, s.quarantined_for), (90, 120, None));
+        let s = store.add_failure(a, 10, 1030, &rule);
+        assert_eq!((s.score, s.quarantined_for), (100, Some(50)));
+        assert_eq!(store.quarantined(a, 1030), Some(50));
+        assert_eq!(store.quarantined(a, 1079), Some(1));
+        assert_eq!(store.quarantined(a, 1080), None);
+        assert_eq!(store.quarantined(ip("192.0.2.2"), 1030), None);
+        // IPv4 and its IPv4-mapped IPv6 form are one key.
+        assert_eq!(store.quarantined(ip("::ffff:192.0.2.1"), 1030), Some(50));
+    }
+
+    #[test]
+    fn the_table_never_grows() {
+        let store = EmbeddedStore::new(8, 4);
+        let rule = QuarantineConfig::new(100, 60, 60).unwrap();
+        let bytes = store.max_bytes();
+        for i in 0..10_000u32 {
+            store.add_failure(IpAddr::from(i.to_be_bytes()), 1, 1, &rule);
+        }
+        let stats = store.stats();
+        assert_eq!(stats.addresses, 8);
+        assert_eq!(stats.bytes, bytes);
+    }
+
+    #[test]
+    fn leaves_count_addresses_in_the_window_and_connections_until_closed() {
+        let store = EmbeddedStore::new(8, 8);
+        let rule = CloningConfig::new(2, 100, 2, 500).unwrap();
+        let leaf = [7u8; 32];
+        let u = store.observe_leaf(&leaf, ip("10.0.0.1"), true, 1000, &rule);
+        assert_eq!((u.addresses, u.connections, u.flagged_for), (1, 1, None));
+        let u = store.observe_leaf(&leaf, ip("10.0.0.2"), true, 1010, &rule);
+        assert_eq!((u.addresses, u.connections, u.flagged_for), (2, 2, None));
+        store.connection_closed(&leaf);
+        store.connection_closed(&leaf);
+        // The first address left the window: 2 addresses, not 3.
+        let u = store.observe_leaf(&leaf, ip("10.0.0.3"), true, 1101, &rule);
+        assert_eq!((u.addresses, u.connections, u.flagged_for), (2, 1, None));
+        assert_eq!(store.leaf_flagged(&leaf, 1101), None);
+        let u = store.observe_leaf(&leaf, ip("10.0.0.4"), false, 1102, &rule);
+        assert_eq!(
+            (u.addresses, u.flagged_for, u.flagged_now),
+            (3, Some(500), true)
+        );
+        assert_eq!(
+            store.leaf_flagged(&leaf, 1103).unwrap().flagged_for,
+            Some(499)
+        );
+        assert_eq!(store.leaf_flagged(&leaf, 1602), None);
+    }
+
+    #[test]
+    fn networks_mask_to_24_and_48() {
+        let rule = CloningConfig::new(2, 100, 2, 500)
+            .unwrap()
+            .count_networks(true);
+        assert_eq!(rule.network(ip("198.51.100.77")), ip("198.51.100.0"));
+        assert_eq!(rule.network(ip("2001:db8:1:2:3::4")), ip("2001:db8:1::"));
+    }
+}
