@@ -1070,22 +1070,33 @@ impl Gate {
             let ja4 = input.tls.map(|t| t.ja4.as_str());
             let leaf_use = match input.connection {
                 Some((chain, memo)) => {
-                    let current = memo.signals.load();
-                    match &*current {
-                        Some(m)
-                            if m.gate == self.inner.id
-                                && m.generation == verdict.generation
-                                && m.digest == chain.digest() =>
-                        {
-                            first = false;
-                            mismatch = m.mismatch.clone();
-                            if let Some(t) = &m.tally {
-                                t.add();
+                    // The memo's decisions, when they are this chain's under this policy.
+                    let hit = {
+                        let current = memo.signals.load();
+                        match &*current {
+                            Some(m)
+                                if m.gate == self.inner.id
+                                    && m.generation == verdict.generation
+                                    && m.digest == chain.digest() =>
+                            {
+                                if let Some(t) = &m.tally {
+                                    t.add();
+                                }
+                                Some((m.mismatch.clone(), m.per_install))
                             }
-                            m.per_install
-                                .and_then(|leaf| self.store().leaf_flagged(&leaf, secs))
+                            _ => None,
                         }
-                        _ => {
+                    };
+                    match hit {
+                        Some((memo_mismatch, per_install)) => {
+                            first = false;
+                            mismatch = memo_mismatch;
+                            per_install.and_then(|leaf| self.store().leaf_flagged(&leaf, secs))
+                        }
+                        None => {
+                            // Release the connection's old registration (another policy
+                            // generation) before registering again: never counted twice.
+                            drop(memo.signals.swap(None));
                             let (app_cfg, rule) = lookup();
                             mismatch = app_cfg.filter(|a| !a.allows(ja4)).map(|_| {
                                 Arc::new(Rejection::TlsFingerprintMismatch {

@@ -943,3 +943,104 @@ fn no_address_no_score() {
     }
     assert!(rig.events.with_code("quarantined").is_empty());
 }
+
+// ---------------------------------------------------------------------------
+// edge cases
+
+#[test]
+fn a_trusted_proxy_that_names_no_client_is_never_quarantined() {
+    // No `client_address` source: every client behind the proxy has the proxy's address;
+    // scoring it would quarantine everyone.
+    let forwarded =
+        ForwardedConfig::new(ForwardedFormat::Nginx).trust_proxy("127.0.0.1/32".parse().unwrap());
+    let policy = base_policy()
+        .with_forwarded(forwarded)
+        .unwrap()
+        .with_signals(shop_signals())
+        .unwrap();
+    let rig = Rig::with_policy(policy, &["quarantined"]);
+    let mut service = rig.service();
+    let forged: String = pki()
+        .leaf(Leaf::ForeignCa)
+        .chain_pem()
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                char::from(b).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    for _ in 0..20 {
+        let mut req = Request::new(());
+        req.extensions_mut()
+            .insert(PeerAddr("127.0.0.1:5000".parse().unwrap()));
+        req.headers_mut()
+            .insert("x-client-cert", forged.parse().unwrap());
+        assert_eq!(drive(&mut service, req).status(), StatusCode::FORBIDDEN);
+    }
+    assert!(rig.events.with_code("quarantined").is_empty());
+}
+
+#[test]
+fn a_reload_does_not_count_open_connections_twice() {
+    let rig = Rig::new(shop_signals(), &["cert_cloning_suspected"]);
+    let mut service = rig.service();
+    let conns: Vec<_> = (0..4)
+        .map(|i| {
+            connect(
+                Leaf::Genuine,
+                &format!("10.0.0.1:{}", 6000 + i),
+                Some(GENUINE_JA4),
+            )
+        })
+        .collect();
+    for round in 0..3 {
+        for conn in &conns {
+            assert_eq!(
+                code_of(&drive(&mut service, on(conn))),
+                "accept",
+                "round {round}"
+            );
+        }
+        rig.gate
+            .reload(base_policy().with_signals(shop_signals()).unwrap());
+    }
+}
+
+/// `certgate_tls_fingerprints_total{app,ja4}` and `certgate_quarantines_total{kind}`.
+#[cfg(feature = "metrics")]
+#[test]
+fn fingerprints_and_quarantines_are_counted() {
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let handle = recorder.handle();
+    metrics::with_local_recorder(&recorder, || {
+        let rig = Rig::new(shop_signals(), &["quarantined"]);
+        let mut service = rig.service();
+        let app = connect(Leaf::Genuine, "10.0.0.1:1000", Some(GENUINE_JA4));
+        for _ in 0..3 {
+            drive(&mut service, on(&app));
+        }
+        for _ in 0..6 {
+            drive(
+                &mut service,
+                on(&connect(Leaf::ForeignCa, "10.0.0.2:1000", None)),
+            );
+        }
+    });
+    let text = handle.render();
+    let line = format!("certgate_tls_fingerprints_total{{app=\"{SHOP}\",ja4=\"{GENUINE_JA4}\"}} 3");
+    assert!(text.contains(&line), "{text}");
+    assert!(
+        text.contains("certgate_quarantines_total{kind=\"address\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("certgate_requests_total")
+                && l.contains("code=\"quarantined\"")
+                && l.contains("action=\"refuse\"")
+                && l.ends_with(" 1")),
+        "{text}"
+    );
+}

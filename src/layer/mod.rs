@@ -118,13 +118,16 @@ where
                     && connection(req.extensions())
                         .is_some_and(|conn| self.gate.is_proxy_identity(&conn.chain, &conn.memo)))
         });
-        // The client: the TLS peer, or the address a trusted proxy forwards.
-        let client = match (&config, peer) {
-            (Some(config), Some(proxy)) if trusted => Some(std::net::SocketAddr::new(
-                config.client_address_via(proxy.ip(), req.headers()),
-                0,
-            )),
-            _ => peer,
+        // The client: the TLS peer, or the address a trusted proxy forwards. A trusted proxy
+        // that names no client (no `client_address` source) leaves it unknown: the proxy
+        // itself is never scored nor quarantined (everyone behind it would be refused).
+        let (event_client, client) = match (&config, peer) {
+            (Some(config), Some(proxy)) if trusted => {
+                let ip = config.client_address_via(proxy.ip(), req.headers());
+                let named = std::net::SocketAddr::new(ip, 0);
+                (Some(named), (ip != proxy.ip()).then_some(named))
+            }
+            _ => (peer, peer),
         };
         let mut header_tls = None;
         let mut observed = None;
@@ -150,9 +153,14 @@ where
             }
         }
         let forwarded = match &config {
-            Some(config) => {
-                self.forwarded(config, trusted, peer, client, &mut req, header_tls.as_ref())
-            }
+            Some(config) => self.forwarded(
+                config,
+                trusted,
+                peer,
+                event_client,
+                &mut req,
+                header_tls.as_ref(),
+            ),
             None => None,
         };
         let from_proxy = forwarded.is_some();
