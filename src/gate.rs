@@ -1002,7 +1002,9 @@ impl Gate {
     ) -> Option<(Rejection, bool)> {
         sig.quarantine.as_ref()?;
         let client = client?;
-        let left = self.store().quarantined(client.ip(), now.as_secs())?;
+        let left = self
+            .store()
+            .quarantined(source_key(client.ip()), now.as_secs())?;
         let rejection = Rejection::Quarantined {
             retry_after_seconds: left,
         };
@@ -1252,7 +1254,7 @@ impl Gate {
         }
         let score = self
             .store()
-            .add_failure(client.ip(), weight, now.as_secs(), rule);
+            .add_failure(source_key(client.ip()), weight, now.as_secs(), rule);
         if let Some(duration) = score.quarantined_for {
             #[cfg(feature = "metrics")]
             crate::metrics::quarantine_started("address");
@@ -1309,6 +1311,22 @@ impl Gate {
             tls_fingerprint: e.tls.map(|t| t.ja4.clone()),
             signal: Some(e.data),
         });
+    }
+}
+
+/// What a failure score is kept for: an IPv4 address, or an IPv6 /64 (one subscriber's
+/// prefix: an IPv6 client rotating addresses inside it stays one source, as in the server's
+/// per-source connection limit).
+fn source_key(ip: std::net::IpAddr) -> std::net::IpAddr {
+    match ip {
+        std::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => std::net::IpAddr::V4(v4),
+            None => {
+                let bits = u128::from(v6) & !((1u128 << 64) - 1);
+                std::net::IpAddr::V6(std::net::Ipv6Addr::from(bits))
+            }
+        },
+        v4 => v4,
     }
 }
 

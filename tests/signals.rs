@@ -1044,3 +1044,24 @@ fn fingerprints_and_quarantines_are_counted() {
         "{text}"
     );
 }
+
+#[test]
+fn an_ipv6_source_is_its_slash_64() {
+    let rig = Rig::new(shop_signals(), &["quarantined"]);
+    let mut service = rig.service();
+    // Five forged attempts from five addresses of one /64.
+    for i in 1..=5 {
+        let conn = connect(Leaf::ForeignCa, &format!("[2001:db8:1:2::{i}]:1000"), None);
+        assert_eq!(
+            drive(&mut service, on(&conn)).status(),
+            StatusCode::FORBIDDEN
+        );
+    }
+    let same = connect(Leaf::Genuine, "[2001:db8:1:2:ffff::9]:1000", None);
+    assert_eq!(
+        drive(&mut service, on(&same)).status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    let other = connect(Leaf::Genuine, "[2001:db8:1:3::1]:1000", None);
+    assert_eq!(drive(&mut service, on(&other)).status(), StatusCode::OK);
+}

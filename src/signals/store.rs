@@ -57,6 +57,7 @@ pub struct StoreStats {
 /// with a short timeout that answers "nothing known" on timeout).
 pub trait SignalStore: Send + Sync + 'static {
     /// Seconds left in `addr`'s quarantine at `now` (at least 1), if it is quarantined.
+    /// `addr` is the source as the gate keys it: an IPv4 address or an IPv6 /64.
     fn quarantined(&self, addr: IpAddr, now: u64) -> Option<u64>;
 
     /// Adds `weight` to `addr`'s score (decayed to `now` under `rule`), and quarantines the
