@@ -252,13 +252,13 @@ pub(crate) fn u64_to_f64(n: u64) -> f64 {
     f64::from(high) * 4_294_967_296.0 + f64::from(low)
 }
 
-/// Counts a connection the server closed before any request.
-#[cfg(feature = "server")]
 /// A quarantine started (`kind`: `address` or `certificate`).
 pub(crate) fn quarantine_started(kind: &'static str) {
     ::metrics::counter!(QUARANTINES_TOTAL, "kind" => kind).increment(1);
 }
 
+/// Counts a connection the server closed before any request.
+#[cfg(feature = "server")]
 pub(crate) fn connection_refused(code: &'static str) {
     ::metrics::counter!(CONNECTIONS_REFUSED_TOTAL, "code" => code).increment(1);
 }
