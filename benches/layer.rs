@@ -16,7 +16,10 @@ use std::pin::pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
-use certgate::{CertGateLayer, Gate, Policy, TlsConnectInfo};
+use certgate::signals::{
+    AppSignals, CloningConfig, QuarantineConfig, SignalsConfig, TlsFingerprint,
+};
+use certgate::{CertGateLayer, Gate, Mode, Policy, TlsConnectInfo};
 use common::{Alg, Hierarchy, now};
 use criterion::{Criterion, criterion_group, criterion_main};
 use http::{Request, Response};
@@ -54,6 +57,38 @@ fn drive<S: Service<Request<()>, Response = Response<String>>>(
         Poll::Ready(Ok(response)) => response.status().as_u16(),
         _ => 0,
     }
+}
+
+/// The genuine client's JA4.
+const JA4: &str = "t13d1516h2_8daaf6152771_e5627efa2ab1";
+
+/// A gate with every signal on for the bench app, `enforce` codes enforced.
+fn gate_with_signals(h: &Hierarchy, enforce: &[&str]) -> Gate {
+    let signals = SignalsConfig::new()
+        .quarantine(QuarantineConfig::new(100, 60, 600).unwrap())
+        .cloning(CloningConfig::new(3, 300, 4, 3600).unwrap())
+        .app(
+            common::APP,
+            AppSignals::new()
+                .per_install(true)
+                .allow(JA4)
+                .unwrap()
+                .learn(true),
+        )
+        .unwrap();
+    let policy = Policy::from_verifier(h.typical_verifier())
+        .with_signals(signals)
+        .unwrap();
+    let mut builder = Gate::builder(policy)
+        .event_sink(Arc::new(common::Quiet))
+        .clock(|| {
+            black_box(rustls_pki_types::UnixTime::now());
+            now()
+        });
+    for code in enforce {
+        builder = builder.mode_for(code, Mode::Enforce);
+    }
+    builder.build().unwrap()
 }
 
 fn per_request(c: &mut Criterion) {
@@ -95,6 +130,29 @@ fn per_request(c: &mut Criterion) {
             assert_eq!(drive(&mut layered, &chain), 200);
             (gate, chain, layered)
         });
+    // All signals on (embedded store): the app's JA4 allowlist and learning tally, per-install
+    // cloning detection, failure scoring and the quarantine check.
+    let (signals_gate, signals_conn, mut signals_layered) = {
+        let gate = gate_with_signals(&h, &[]);
+        let conn = TlsConnectInfo::new(h.chain(), "127.0.0.1:50002".parse().unwrap())
+            .with_fingerprint(TlsFingerprint::from_ja4(JA4));
+        let mut layered = CertGateLayer::new(gate.clone()).layer(Bare);
+        assert_eq!(drive(&mut layered, &conn), 200);
+        (gate, conn, layered)
+    };
+    // A quarantined source (5 forged chains from another hierarchy, unknown_issuer, 20 each).
+    let (quarantine_gate, forged_conn, mut quarantine_layered) = {
+        let gate = gate_with_signals(&h, &["quarantined"]);
+        let forger = Hierarchy::new(Alg::P256);
+        let conn = TlsConnectInfo::new(forger.chain(), "127.0.0.9:50003".parse().unwrap());
+        let mut layered = CertGateLayer::new(gate.clone()).layer(Bare);
+        for _ in 0..5 {
+            assert_eq!(drive(&mut layered, &conn), 403);
+        }
+        assert_eq!(drive(&mut layered, &conn), 429);
+        (gate, conn, layered)
+    };
+    let before = quarantine_gate.cache_stats();
 
     let mut group = c.benchmark_group("layer_warm_request");
     group.bench_function("baseline_bare_service", |b| {
@@ -107,6 +165,12 @@ fn per_request(c: &mut Criterion) {
     group.bench_function("certgate_layer_with_metrics", |b| {
         b.iter(|| drive(&mut metered, black_box(&metered_chain)))
     });
+    group.bench_function("certgate_layer_all_signals", |b| {
+        b.iter(|| drive(&mut signals_layered, black_box(&signals_conn)))
+    });
+    group.bench_function("quarantine_refusal", |b| {
+        b.iter(|| drive(&mut quarantine_layered, black_box(&forged_conn)))
+    });
     group.finish();
     #[cfg(feature = "metrics")]
     {
@@ -117,6 +181,13 @@ fn per_request(c: &mut Criterion) {
         );
         assert_eq!(metered_gate.cache_stats().misses, 1);
     }
+    assert_eq!(signals_gate.cache_stats().misses, 1);
+    let after = quarantine_gate.cache_stats();
+    assert_eq!(
+        after.hits + after.misses,
+        before.hits + before.misses,
+        "a quarantined source costs no certificate work"
+    );
     let stats = gate.cache_stats();
     assert_eq!(
         stats.misses, 1,

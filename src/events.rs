@@ -48,6 +48,29 @@ pub struct VerdictEvent {
     pub time: UnixTime,
     /// Human detail for rejections.
     pub detail: Option<String>,
+    /// The client's TLS fingerprint (JA4), when the transport or a trusted proxy gave one.
+    pub tls_fingerprint: Option<String>,
+    /// For bot signal events (`quarantined`, `cert_cloning_suspected`,
+    /// `tls_fingerprint_mismatch`): the signal's data.
+    pub signal: Option<SignalData>,
+}
+
+/// What a bot signal measured, in its [`VerdictEvent`]: enough for an operator to act (for
+/// example `certgate revoke` a cloned per-install certificate).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct SignalData {
+    /// The client address's current failure score (quarantine).
+    pub score: Option<u64>,
+    /// Every weight added to that address while tracked (quarantine).
+    pub total_score: Option<u64>,
+    /// How long the enforcement lasts (the quarantine, or the certificate's flag), in
+    /// seconds: the full duration when it starts, the rest afterwards.
+    pub duration_seconds: Option<u64>,
+    /// Distinct addresses (or networks) the certificate was seen from (cloning).
+    pub addresses: Option<u32>,
+    /// Concurrent connections presenting the certificate (cloning).
+    pub connections: Option<u32>,
 }
 
 /// Receives every [`VerdictEvent`]. Must be cheap and must not block: it runs on the request
@@ -142,6 +165,8 @@ impl EventSink for TracingSink {
         let app = e.app_id.as_ref().map(AppId::as_str);
         let fingerprint = e.fingerprint.as_deref();
         let peer = e.peer_addr.map(tracing::field::display);
+        let ja4 = e.tls_fingerprint.as_deref();
+        let signal = e.signal.as_ref().map(tracing::field::debug);
         match e.action {
             Action::Accept => tracing::debug!(
                 target: "certgate",
@@ -150,6 +175,7 @@ impl EventSink for TracingSink {
                 app,
                 fingerprint,
                 peer,
+                ja4,
                 cached = e.cached,
                 generation = e.generation,
                 warnings = ?e.warnings,
@@ -165,6 +191,8 @@ impl EventSink for TracingSink {
                 cached = e.cached,
                 generation = e.generation,
                 codes = ?e.codes,
+                ja4,
+                signal,
                 detail = e.detail.as_deref(),
                 "peer rejected"
             ),

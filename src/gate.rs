@@ -6,17 +6,20 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use arc_swap::{ArcSwap, ArcSwapOption};
 use rustls_pki_types::UnixTime;
 use sha2::{Digest, Sha256};
 
 use crate::cache::{CacheConfig, CacheStats, MAX_TTL, VerdictCache, VerdictEntry, VerdictKey};
+use crate::events::SignalData;
 use crate::events::{Action, EventSink, TracingSink, VerdictEvent};
 use crate::peer_chain::PeerChain;
 use crate::policy::{Mode, Policy, PolicyError, known_code, unobservable_message};
 use crate::rejection::{Rejection, Rejections};
+use crate::signals::fingerprint::{Learner, Tally};
+use crate::signals::{EmbeddedStore, SignalStore, SignalsConfig, StoreStats, TlsFingerprint};
 use crate::verify::Verifier;
 use crate::verify::identity::{PeerIdentity, Warning};
 
@@ -30,6 +33,10 @@ pub struct Verdict {
     refused: bool,
     cached: bool,
     generation: u64,
+    /// A bot signal's rejection on top of the chain's verdict (the enforced one when any is,
+    /// else the first observed): `tls_fingerprint_mismatch`, `cert_cloning_suspected` or
+    /// `quarantined`.
+    signal: Option<Arc<Rejection>>,
     /// Whether refusals built from this verdict (the axum extractor's) may carry the detail;
     /// set by the layer.
     pub(crate) show_detail: bool,
@@ -41,9 +48,16 @@ impl Verdict {
         self.entry.identity()
     }
 
-    /// Why the chain was rejected, when it was: the first failing check.
+    /// Why the chain was rejected, when it was: the first failing check; else the bot
+    /// signal that applies to the request, if any (see [`Verdict::signal`]).
     pub fn rejection(&self) -> Option<&Rejection> {
-        self.entry.rejection()
+        self.entry.rejection().or(self.signal.as_deref())
+    }
+
+    /// The bot signal that applies to this request, when one does: enforced (the request
+    /// is refused with it) or observed (it passed).
+    pub fn signal(&self) -> Option<&Rejection> {
+        self.signal.as_deref()
     }
 
     /// Every failing check, when the chain was rejected (see [`Rejections`]).
@@ -51,17 +65,24 @@ impl Verdict {
         self.entry.rejections()
     }
 
-    /// `accept`, or the primary rejection's reason code.
+    /// `accept`, or the primary rejection's reason code (a bot signal's on an accepted
+    /// chain).
     pub fn code(&self) -> &'static str {
-        self.entry.rejection().map_or("accept", Rejection::code)
+        self.rejection().map_or("accept", Rejection::code)
     }
 
-    /// Every failing reason code, primary first (empty on an accept).
+    /// Every failing reason code, primary first, then the bot signal's (empty on an accept
+    /// without signal).
     pub fn codes(&self) -> Vec<&'static str> {
-        self.entry
+        let mut codes: Vec<&'static str> = self
+            .entry
             .rejections()
             .map(|r| r.codes().collect())
-            .unwrap_or_default()
+            .unwrap_or_default();
+        if let Some(signal) = &self.signal {
+            codes.push(signal.code());
+        }
+        codes
     }
 
     /// Whether the gate refuses this peer: rejected, and at least one of its codes is
@@ -106,6 +127,7 @@ impl fmt::Debug for Verdict {
             .field("refused", &self.refused)
             .field("cached", &self.cached)
             .field("generation", &self.generation)
+            .field("signal", &self.signal)
             .finish()
     }
 }
@@ -129,6 +151,7 @@ pub struct GateBuilder {
     cache: CacheConfig,
     sink: Arc<dyn EventSink>,
     clock: Clock,
+    store: Option<Arc<dyn SignalStore>>,
 }
 
 impl GateBuilder {
@@ -161,6 +184,14 @@ impl GateBuilder {
     /// Where verdict events go (default: [`TracingSink`]).
     pub fn event_sink(mut self, sink: Arc<dyn EventSink>) -> Self {
         self.sink = sink;
+        self
+    }
+
+    /// Where the bot signals keep their state (default: an [`EmbeddedStore`] of the default
+    /// size, allocated on the first signal). The store belongs to the gate: it survives
+    /// reloads.
+    pub fn signal_store(mut self, store: Arc<dyn SignalStore>) -> Self {
+        self.store = Some(store);
         self
     }
 
@@ -201,7 +232,7 @@ impl GateBuilder {
                 "TTLs are limited to one day",
             ));
         }
-        Ok(Gate::assemble(
+        let gate = Gate::assemble(
             self.policy,
             GateModes {
                 default: self.mode,
@@ -210,7 +241,12 @@ impl GateBuilder {
             self.cache,
             self.sink,
             self.clock,
-        ))
+        );
+        if let Some(store) = self.store {
+            // A fresh gate: nothing has initialized the store yet.
+            let _ = gate.inner.store.set(store);
+        }
+        Ok(gate)
     }
 }
 
@@ -301,6 +337,10 @@ struct GateInner {
     clock: Clock,
     /// Serializes reloads so generations are handed out in order.
     reload: Mutex<()>,
+    /// The bot signals' state (created on first use unless the builder gave one).
+    store: OnceLock<Arc<dyn SignalStore>>,
+    /// The TLS fingerprints seen per learning app.
+    learner: Learner,
 }
 
 /// The memory the forwarded-header parse cache may weigh (header bytes plus DER bytes).
@@ -356,6 +396,7 @@ impl Gate {
             cache: CacheConfig::default(),
             sink: Arc::new(TracingSink),
             clock: Arc::new(UnixTime::now),
+            store: None,
         }
     }
 
@@ -400,6 +441,8 @@ impl Gate {
                 sink,
                 clock,
                 reload: Mutex::new(()),
+                store: OnceLock::new(),
+                learner: Learner::default(),
             }),
         };
         #[cfg(feature = "metrics")]
@@ -418,6 +461,17 @@ impl Gate {
         chain: &PeerChain,
         now: UnixTime,
         peer: Option<SocketAddr>,
+    ) -> Verdict {
+        self.check_with_fingerprint(chain, now, peer, None)
+    }
+
+    /// [`Gate::check_from`], naming the client's TLS fingerprint in the event.
+    fn check_with_fingerprint(
+        &self,
+        chain: &PeerChain,
+        now: UnixTime,
+        peer: Option<SocketAddr>,
+        tls: Option<&TlsFingerprint>,
     ) -> Verdict {
         let snapshot = self.inner.current.load();
         let key = VerdictKey {
@@ -451,20 +505,26 @@ impl Gate {
             entry,
             cached,
             generation: snapshot.generation,
+            signal: None,
             show_detail: false,
         };
         #[cfg(feature = "metrics")]
         if !cached {
             self.publish_metrics_at(&snapshot, now);
         }
-        self.emit(&verdict, now, peer);
+        self.emit(&verdict, now, peer, tls);
         verdict
     }
 
     /// The verdict for a request refused before any chain could be read (a forwarded header
     /// from a trusted proxy that does not parse): not cached, judged by the modes like any
     /// other, with an event.
-    pub(crate) fn refuse_unread(&self, rejection: Rejection, peer: Option<SocketAddr>) -> Verdict {
+    pub(crate) fn refuse_unread(
+        &self,
+        rejection: Rejection,
+        peer: Option<SocketAddr>,
+        tls: Option<&TlsFingerprint>,
+    ) -> Verdict {
         let snapshot = self.inner.current.load();
         let now = (self.inner.clock)();
         let entry = VerdictCache::uncached(Rejections::new(rejection), now);
@@ -473,6 +533,7 @@ impl Gate {
             entry,
             cached: false,
             generation: snapshot.generation,
+            signal: None,
             show_detail: false,
         };
         #[cfg(feature = "metrics")]
@@ -480,7 +541,7 @@ impl Gate {
             snapshot.request_counter(&verdict).increment(1);
             crate::metrics::forwarded_refused(verdict.code());
         }
-        self.emit(&verdict, now, peer);
+        self.emit(&verdict, now, peer, tls);
         verdict
     }
 
@@ -567,15 +628,11 @@ impl Gate {
         Ok(chain)
     }
 
-    pub(crate) fn forwarded(&self) -> Option<Arc<crate::forwarded::ForwardedConfig>> {
-        self.inner.current.load().policy.forwarded_shared().cloned()
-    }
-
     /// The verdict for one request whose chain is not tied to a connection (a chain a
     /// trusted proxy forwarded, or a transport without per-connection state): the verdict
     /// cache, at the gate's clock.
     pub fn check_request(&self, chain: &PeerChain, peer: Option<SocketAddr>) -> Verdict {
-        self.check_with_memo(chain, None, || peer)
+        self.check_with_memo(chain, None, || peer, None)
     }
 
     /// The verdict for one request on a connection: the connection's memo when it holds this
@@ -587,7 +644,7 @@ impl Gate {
         memo: &ConnectionMemo,
         peer: Option<SocketAddr>,
     ) -> Verdict {
-        self.check_with_memo(chain, Some(memo), || peer)
+        self.check_with_memo(chain, Some(memo), || peer, None)
     }
 
     /// [`Gate::check_connection`] (or, without a memo, [`Gate::check_request`]) with the
@@ -597,6 +654,7 @@ impl Gate {
         chain: &PeerChain,
         memo: Option<&ConnectionMemo>,
         peer: impl FnOnce() -> Option<SocketAddr>,
+        tls: Option<&TlsFingerprint>,
     ) -> Verdict {
         let generation = self.inner.generation.load(Ordering::Acquire);
         let now = (self.inner.clock)();
@@ -606,7 +664,7 @@ impl Gate {
                 return verdict;
             }
         }
-        let verdict = self.check_from(chain, now, peer());
+        let verdict = self.check_with_fingerprint(chain, now, peer(), tls);
         // Counted here, once per request (a memo hit counts in `ConnectionMemo::get`).
         #[cfg(feature = "metrics")]
         let counter = {
@@ -748,7 +806,13 @@ impl Gate {
         &self.inner.cache
     }
 
-    fn emit(&self, verdict: &Verdict, now: UnixTime, peer: Option<SocketAddr>) {
+    fn emit(
+        &self,
+        verdict: &Verdict,
+        now: UnixTime,
+        peer: Option<SocketAddr>,
+        tls: Option<&TlsFingerprint>,
+    ) {
         let (action, app_id, detail) = match verdict.entry.result() {
             Ok(identity) => (Action::Accept, identity.app_id().cloned(), None),
             Err(rejection) => {
@@ -772,6 +836,8 @@ impl Gate {
             generation: verdict.generation,
             time: now,
             detail,
+            tls_fingerprint: tls.map(|t| t.ja4.clone()),
+            signal: None,
         });
     }
 }
@@ -787,6 +853,25 @@ pub struct ConnectionMemo {
     slot: Arc<ArcSwapOption<Memo>>,
     /// Whether the connection's own chain is a trusted proxy's (`forwarded.proxy_identity`).
     proxy: Arc<ArcSwapOption<ProxyMemo>>,
+    /// The bot signals' per-connection state (fingerprint decision, learning tally, the
+    /// per-install certificate's connection registration, released when the connection's
+    /// last memo clone is dropped).
+    signals: Arc<ArcSwapOption<SignalMemo>>,
+}
+
+/// What the signals decided once for a connection's chain under one policy generation.
+struct SignalMemo {
+    gate: u64,
+    generation: u64,
+    digest: [u8; 32],
+    /// `tls_fingerprint_mismatch`, when the app's allowlist refuses the connection's JA4.
+    mismatch: Option<Arc<Rejection>>,
+    /// The learning tally of (app, JA4).
+    tally: Option<Arc<Tally>>,
+    /// The leaf's SHA-256 when it is per-install and cloning detection is on.
+    per_install: Option<[u8; 32]>,
+    /// The connection's registration with the store (dropped: the connection closed).
+    _use: Option<crate::signals::cloning::ConnectionUse>,
 }
 
 struct ProxyMemo {
@@ -849,4 +934,408 @@ impl fmt::Debug for Gate {
             .field("cache", &self.inner.cache)
             .finish_non_exhaustive()
     }
+}
+
+/// What a request's signals look at, besides its verdict.
+pub(crate) struct SignalInput<'a> {
+    /// The client address: the TLS peer, or the address a trusted proxy forwarded.
+    pub(crate) client: Option<SocketAddr>,
+    /// The connection's own chain and memo (the TLS memo path); `None` for forwarded chains.
+    pub(crate) connection: Option<(&'a PeerChain, &'a ConnectionMemo)>,
+    /// The client's TLS fingerprint (the transport's, or the trusted proxy's header).
+    pub(crate) tls: Option<&'a TlsFingerprint>,
+    /// A quarantine found by [`Gate::quarantine_check`] and only observed.
+    pub(crate) observed: Option<Rejection>,
+}
+
+/// One signal that applies to a request.
+struct Found {
+    rejection: Arc<Rejection>,
+    data: SignalData,
+}
+
+impl Gate {
+    /// The current policy's signal settings and `[forwarded]` section (one snapshot load).
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn request_settings(
+        &self,
+    ) -> (
+        Option<Arc<SignalsConfig>>,
+        Option<Arc<crate::forwarded::ForwardedConfig>>,
+    ) {
+        let snapshot = self.inner.current.load();
+        (
+            snapshot.policy.signals_shared().cloned(),
+            snapshot.policy.forwarded_shared().cloned(),
+        )
+    }
+
+    fn store(&self) -> &Arc<dyn SignalStore> {
+        self.inner
+            .store
+            .get_or_init(|| Arc::new(EmbeddedStore::default()))
+    }
+
+    /// What the bot signals' store holds (tracked addresses and certificates, bytes).
+    pub fn signal_store_stats(&self) -> StoreStats {
+        self.store().stats()
+    }
+
+    /// The TLS fingerprints seen for `app` (an app with `tls_fingerprints.learn = true`) and
+    /// how many requests each, most seen first: at most
+    /// [`MAX_LEARNED`](crate::signals::MAX_LEARNED) JA4s, the rest as `other`, and `none`
+    /// for requests without a fingerprint. Survives reloads.
+    pub fn learned_fingerprints(&self, app: &str) -> Vec<(String, u64)> {
+        self.inner.learner.counts(app)
+    }
+
+    /// Whether `client` is quarantined: the rejection, and whether it is enforced. Enforced
+    /// refusals are counted (`certgate_requests_total{code="quarantined"}`), not reported
+    /// one by one (the quarantine's start is); an observed one is reported with the
+    /// request's verdict, once per connection. One atomic load when no address is
+    /// quarantined.
+    pub(crate) fn quarantine_check(
+        &self,
+        sig: &SignalsConfig,
+        client: Option<SocketAddr>,
+        now: UnixTime,
+    ) -> Option<(Rejection, bool)> {
+        sig.quarantine.as_ref()?;
+        let client = client?;
+        let left = self
+            .store()
+            .quarantined(source_key(client.ip()), now.as_secs())?;
+        let rejection = Rejection::Quarantined {
+            retry_after_seconds: left,
+        };
+        let snapshot = self.inner.current.load();
+        let enforced = snapshot.modes.mode_for(rejection.code()) == Mode::Enforce;
+        // Counted, not reported one by one: a flood must cost almost nothing (the event that
+        // matters, with the score, is the quarantine's start).
+        #[cfg(feature = "metrics")]
+        if enforced {
+            snapshot
+                .counters
+                .counter(
+                    rejection.code(),
+                    crate::metrics::action_index(false, true),
+                    None,
+                )
+                .increment(1);
+        }
+        Some((rejection, enforced))
+    }
+
+    /// Applies the signals to a request's verdict: a rejected chain adds to the client's
+    /// failure score; an accepted one is checked against its app's fingerprint allowlist and,
+    /// per-install, the cloning detector. The verdict gets the signal that applies (refused
+    /// when its code is enforced).
+    pub(crate) fn after_verdict(
+        &self,
+        verdict: Verdict,
+        sig: &SignalsConfig,
+        input: SignalInput<'_>,
+        now: UnixTime,
+    ) -> Verdict {
+        let secs = now.as_secs();
+        let mut quarantine = input.observed.map(|r| Found {
+            data: SignalData {
+                duration_seconds: match &r {
+                    Rejection::Quarantined {
+                        retry_after_seconds,
+                    } => Some(*retry_after_seconds),
+                    _ => None,
+                },
+                ..SignalData::default()
+            },
+            rejection: Arc::new(r),
+        });
+        if let Some(rejections) = verdict.entry.rejections() {
+            self.score(sig, rejections, input.client, now, input.tls);
+        }
+        let identity = verdict.entry.identity();
+        let mut mismatch = None;
+        let mut cloning = None;
+        // Whether this request is the first of its connection under this policy (or has no
+        // connection): observed signals are reported then, not on every request.
+        let mut first = true;
+        if let Some(identity) = identity {
+            let app = identity.app_id();
+            // Looked up once per connection (a memo miss), not on every request.
+            let lookup = || {
+                let app_cfg = app.and_then(|a| sig.apps.get(a));
+                let rule = sig.cloning.as_ref().filter(|_| {
+                    app_cfg.is_some_and(|a| a.per_install) || identity.install_id().is_some()
+                });
+                (app_cfg, rule)
+            };
+            let ja4 = input.tls.map(|t| t.ja4.as_str());
+            let leaf_use = match input.connection {
+                Some((chain, memo)) => {
+                    // The memo's decisions, when they are this chain's under this policy.
+                    let hit = {
+                        let current = memo.signals.load();
+                        match &*current {
+                            Some(m)
+                                if m.gate == self.inner.id
+                                    && m.generation == verdict.generation
+                                    && m.digest == chain.digest() =>
+                            {
+                                if let Some(t) = &m.tally {
+                                    t.add();
+                                }
+                                Some((m.mismatch.clone(), m.per_install))
+                            }
+                            _ => None,
+                        }
+                    };
+                    match hit {
+                        Some((memo_mismatch, per_install)) => {
+                            first = false;
+                            mismatch = memo_mismatch;
+                            per_install.and_then(|leaf| self.store().leaf_flagged(&leaf, secs))
+                        }
+                        None => {
+                            // Release the connection's old registration (another policy
+                            // generation) before registering again: never counted twice.
+                            drop(memo.signals.swap(None));
+                            let (app_cfg, rule) = lookup();
+                            mismatch = app_cfg.filter(|a| !a.allows(ja4)).map(|_| {
+                                Arc::new(Rejection::TlsFingerprintMismatch {
+                                    ja4: ja4.unwrap_or("none").to_owned(),
+                                })
+                            });
+                            let tally = match (app, app_cfg) {
+                                (Some(app), Some(a)) if a.learn => {
+                                    Some(self.inner.learner.tally(app, ja4.unwrap_or("none")))
+                                }
+                                _ => None,
+                            };
+                            if let Some(t) = &tally {
+                                t.add();
+                            }
+                            let mut registration = None;
+                            let mut leaf_use = None;
+                            let mut per_install = None;
+                            if let (Some(rule), Some(client)) = (rule, input.client) {
+                                let leaf = identity.fingerprint();
+                                let store = self.store();
+                                let used = store.observe_leaf(
+                                    &leaf,
+                                    rule.network(client.ip()),
+                                    true,
+                                    secs,
+                                    rule,
+                                );
+                                registration = Some(crate::signals::cloning::ConnectionUse::new(
+                                    Arc::clone(store),
+                                    leaf,
+                                ));
+                                per_install = Some(leaf);
+                                leaf_use = used.flagged_for.is_some().then_some(used);
+                            }
+                            memo.signals.store(Some(Arc::new(SignalMemo {
+                                gate: self.inner.id,
+                                generation: verdict.generation,
+                                digest: chain.digest(),
+                                mismatch: mismatch.clone(),
+                                tally,
+                                per_install,
+                                _use: registration,
+                            })));
+                            leaf_use
+                        }
+                    }
+                }
+                None => {
+                    let (app_cfg, rule) = lookup();
+                    mismatch = app_cfg.filter(|a| !a.allows(ja4)).map(|_| {
+                        Arc::new(Rejection::TlsFingerprintMismatch {
+                            ja4: ja4.unwrap_or("none").to_owned(),
+                        })
+                    });
+                    if let (Some(app), Some(a)) = (app, app_cfg) {
+                        if a.learn {
+                            self.inner.learner.tally(app, ja4.unwrap_or("none")).add();
+                        }
+                    }
+                    match (rule, input.client) {
+                        (Some(rule), Some(client)) => {
+                            let used = self.store().observe_leaf(
+                                &identity.fingerprint(),
+                                rule.network(client.ip()),
+                                false,
+                                secs,
+                                rule,
+                            );
+                            used.flagged_for.is_some().then_some(used)
+                        }
+                        _ => None,
+                    }
+                }
+            };
+            if let Some(used) = leaf_use {
+                #[cfg(feature = "metrics")]
+                if used.flagged_now {
+                    crate::metrics::quarantine_started("certificate");
+                }
+                first |= used.flagged_now;
+                cloning = Some(Found {
+                    rejection: Arc::new(Rejection::CertCloningSuspected {
+                        addresses: used.addresses,
+                        connections: used.connections,
+                    }),
+                    data: SignalData {
+                        duration_seconds: used.flagged_for,
+                        addresses: Some(used.addresses),
+                        connections: Some(used.connections),
+                        ..SignalData::default()
+                    },
+                });
+            }
+        }
+        let mismatch = mismatch.map(|rejection| Found {
+            rejection,
+            data: SignalData::default(),
+        });
+        if quarantine.is_none() && mismatch.is_none() && cloning.is_none() {
+            return verdict;
+        }
+        let snapshot = self.inner.current.load();
+        let found: Vec<Found> = [quarantine.take(), mismatch, cloning]
+            .into_iter()
+            .flatten()
+            .collect();
+        let enforced = |f: &Found| snapshot.modes.mode_for(f.rejection.code()) == Mode::Enforce;
+        let refused_by_signal = found.iter().any(enforced);
+        let Some(chosen) = found.iter().find(|f| enforced(f)).or_else(|| found.first()) else {
+            return verdict;
+        };
+        if refused_by_signal || first {
+            self.emit_signal(
+                &chosen.rejection,
+                found.iter().map(|f| f.rejection.code()).collect(),
+                refused_by_signal,
+                verdict.identity().and_then(|i| i.app_id().cloned()),
+                SignalEvent {
+                    now,
+                    leaf: verdict.identity().map(PeerIdentity::fingerprint),
+                    peer: input.client,
+                    tls: input.tls,
+                    data: chosen.data,
+                },
+            );
+        }
+        let mut verdict = verdict;
+        verdict.refused |= refused_by_signal;
+        verdict.signal = Some(Arc::clone(&chosen.rejection));
+        verdict
+    }
+
+    /// Adds a rejected verdict's weight to the client's score; reports a quarantine it starts.
+    fn score(
+        &self,
+        sig: &SignalsConfig,
+        rejections: &Rejections,
+        client: Option<SocketAddr>,
+        now: UnixTime,
+        tls: Option<&TlsFingerprint>,
+    ) {
+        let (Some(rule), Some(client)) = (&sig.quarantine, client) else {
+            return;
+        };
+        let weight = rejections
+            .codes()
+            .map(|c| rule.weight_of(c))
+            .max()
+            .unwrap_or(0);
+        if weight == 0 {
+            return;
+        }
+        let score = self
+            .store()
+            .add_failure(source_key(client.ip()), weight, now.as_secs(), rule);
+        if let Some(duration) = score.quarantined_for {
+            #[cfg(feature = "metrics")]
+            crate::metrics::quarantine_started("address");
+            let rejection = Rejection::Quarantined {
+                retry_after_seconds: duration,
+            };
+            let enforced =
+                self.inner.current.load().modes.mode_for(rejection.code()) == Mode::Enforce;
+            self.emit_signal(
+                &rejection,
+                vec![rejection.code()],
+                enforced,
+                None,
+                SignalEvent {
+                    now,
+                    leaf: None,
+                    peer: Some(client),
+                    tls,
+                    data: SignalData {
+                        score: Some(score.score),
+                        total_score: Some(score.total),
+                        duration_seconds: Some(duration),
+                        ..SignalData::default()
+                    },
+                },
+            );
+        }
+    }
+
+    fn emit_signal(
+        &self,
+        rejection: &Rejection,
+        codes: Vec<&'static str>,
+        refused: bool,
+        app_id: Option<crate::verify::identity::AppId>,
+        e: SignalEvent<'_>,
+    ) {
+        self.inner.sink.record(&VerdictEvent {
+            code: rejection.code(),
+            codes,
+            action: if refused {
+                Action::Refuse
+            } else {
+                Action::Observe
+            },
+            warnings: Vec::new(),
+            app_id,
+            fingerprint: e.leaf.map(|f| crate::hex(&f)),
+            peer_addr: e.peer,
+            cached: false,
+            generation: self.generation(),
+            time: e.now,
+            detail: Some(rejection.to_string()),
+            tls_fingerprint: e.tls.map(|t| t.ja4.clone()),
+            signal: Some(e.data),
+        });
+    }
+}
+
+/// What a failure score is kept for: an IPv4 address, or an IPv6 /64 (one subscriber's
+/// prefix: an IPv6 client rotating addresses inside it stays one source, as in the server's
+/// per-source connection limit).
+fn source_key(ip: std::net::IpAddr) -> std::net::IpAddr {
+    match ip {
+        std::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => std::net::IpAddr::V4(v4),
+            None => {
+                let bits = u128::from(v6) & !((1u128 << 64) - 1);
+                std::net::IpAddr::V6(std::net::Ipv6Addr::from(bits))
+            }
+        },
+        v4 => v4,
+    }
+}
+
+/// The context of one signal event.
+struct SignalEvent<'a> {
+    now: UnixTime,
+    /// The leaf's SHA-256 (what `certgate revoke` takes), for certificate signals.
+    leaf: Option<[u8; 32]>,
+    peer: Option<SocketAddr>,
+    tls: Option<&'a TlsFingerprint>,
+    data: SignalData,
 }

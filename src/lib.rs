@@ -76,7 +76,9 @@ mod readme {}
 
 pub use crate::cache::{CacheConfig, CacheStats, VerdictCache, VerdictKey};
 pub use crate::connection::{PeerAddr, TlsConnectInfo};
-pub use crate::events::{Action, ConnectionEvent, EventSink, TracingSink, VerdictEvent};
+pub use crate::events::{
+    Action, ConnectionEvent, EventSink, SignalData, TracingSink, VerdictEvent,
+};
 pub use crate::gate::ConnectionMemo;
 pub use crate::gate::{Clock, Gate, GateBuilder, Verdict};
 pub use crate::layer::{

@@ -49,6 +49,13 @@ pub const CACHE_BYTES: &str = "certgate_cache_bytes";
 /// TLS connections the server holds open (`server::serve`).
 pub const OPEN_CONNECTIONS: &str = "certgate_open_connections";
 
+/// Requests by TLS fingerprint, for apps with `tls_fingerprints.learn = true`: labels `app`
+/// and `ja4` (at most 64 distinct values per app, the rest counted as `other`).
+pub const TLS_FINGERPRINTS_TOTAL: &str = "certgate_tls_fingerprints_total";
+/// Quarantines started, by `kind`: `address` (the failure score reached the threshold) or
+/// `certificate` (a per-install certificate flagged `cert_cloning_suspected`).
+pub const QUARANTINES_TOTAL: &str = "certgate_quarantines_total";
+
 /// Every metric name, for documentation and tests.
 pub const NAMES: &[&str] = &[
     REQUESTS_TOTAL,
@@ -63,6 +70,8 @@ pub const NAMES: &[&str] = &[
     CACHE_ENTRIES,
     CACHE_BYTES,
     OPEN_CONNECTIONS,
+    TLS_FINGERPRINTS_TOTAL,
+    QUARANTINES_TOTAL,
 ];
 
 /// Registers the `# HELP` text (and unit) of every metric with the installed recorder.
@@ -96,6 +105,11 @@ pub fn describe() {
     describe_gauge!(CACHE_ENTRIES, "Verdicts in the cache.");
     describe_gauge!(CACHE_BYTES, Unit::Bytes, "Bytes the cached verdicts weigh.");
     describe_gauge!(OPEN_CONNECTIONS, "TLS connections the server holds open.");
+    describe_counter!(
+        TLS_FINGERPRINTS_TOTAL,
+        "Requests by app and TLS fingerprint (JA4), for learning apps."
+    );
+    describe_counter!(QUARANTINES_TOTAL, "Quarantines started, by kind.");
 }
 
 /// The `app` label of apps the policy does not list (and of peers without an app id).
@@ -236,6 +250,11 @@ pub(crate) fn u64_to_f64(n: u64) -> f64 {
     let high = u32::try_from(n >> 32).unwrap_or(u32::MAX);
     let low = u32::try_from(n & 0xffff_ffff).unwrap_or(u32::MAX);
     f64::from(high) * 4_294_967_296.0 + f64::from(low)
+}
+
+/// A quarantine started (`kind`: `address` or `certificate`).
+pub(crate) fn quarantine_started(kind: &'static str) {
+    ::metrics::counter!(QUARANTINES_TOTAL, "kind" => kind).increment(1);
 }
 
 /// Counts a connection the server closed before any request.

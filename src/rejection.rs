@@ -189,6 +189,32 @@ pub enum Rejection {
         /// What disagrees.
         detail: String,
     },
+    /// A genuine certificate came through a TLS stack whose fingerprint (JA4) is not on its
+    /// app's `tls_fingerprints.allow` list (or no fingerprint was captured). A bot signal:
+    /// observed by default (see [`Rejection::OBSERVED_BY_DEFAULT`]).
+    #[error("TLS fingerprint {ja4} is not allowed for this app")]
+    TlsFingerprintMismatch {
+        /// The client's JA4 (`none` when none was captured), at most 64 bytes.
+        ja4: String,
+    },
+    /// A per-install certificate is used from more client addresses (or networks), or on
+    /// more concurrent connections, than one device would. A bot signal: observed by default.
+    #[error(
+        "per-install certificate seen from {addresses} addresses on {connections} connections: cloning suspected"
+    )]
+    CertCloningSuspected {
+        /// Distinct client addresses (or networks) within the window, as counted (capped).
+        addresses: u32,
+        /// Concurrent connections presenting it.
+        connections: u32,
+    },
+    /// The client address is quarantined after too many refused verdicts: refused before any
+    /// certificate work, `429` with `Retry-After`. A bot signal: observed by default.
+    #[error("the client address is quarantined for {retry_after_seconds} more seconds")]
+    Quarantined {
+        /// Seconds until the quarantine ends (at least 1): the `Retry-After` value.
+        retry_after_seconds: u64,
+    },
 }
 
 impl Rejection {
@@ -218,6 +244,9 @@ impl Rejection {
         "unsupported_algorithm",
         "malformed_forwarded_certificate",
         "forwarded_mismatch",
+        "tls_fingerprint_mismatch",
+        "cert_cloning_suspected",
+        "quarantined",
     ];
 
     /// The codes decided before the chain is shown to reach a trust anchor: any client gets
@@ -243,9 +272,18 @@ impl Rejection {
     ];
 
     /// Codes whose built-in mode is observe: switching on the check that gives them refuses
-    /// no one until the operator enforces them (`[modes] enforce = [...]`). None yet; the
-    /// signal codes will be.
-    pub const OBSERVED_BY_DEFAULT: &'static [&'static str] = &[];
+    /// no one until the operator enforces them (`[modes] enforce = [...]`): the bot signals.
+    ///
+    /// They are not [`Rejection::UNAUTHENTICATED_CODES`]: a signal never accepts a chain, it
+    /// only adds a refusal on top of the chain's own verdict (`tls_fingerprint_mismatch` and
+    /// `cert_cloning_suspected` are given to accepted, genuine chains only; `quarantined` is
+    /// about the client address, and a quarantined client that passes in observe mode is then
+    /// judged on its certificate as usual). Observing one lets no forged certificate through.
+    pub const OBSERVED_BY_DEFAULT: &'static [&'static str] = &[
+        "tls_fingerprint_mismatch",
+        "cert_cloning_suspected",
+        "quarantined",
+    ];
 
     /// Stable snake_case reason code shared by HTTP bodies, events, metrics and the CLI.
     pub const fn code(&self) -> &'static str {
@@ -274,10 +312,14 @@ impl Rejection {
             Self::WrongKeyUsage { .. } => "wrong_key_usage",
             Self::MalformedForwardedCertificate { .. } => "malformed_forwarded_certificate",
             Self::ForwardedMismatch { .. } => "forwarded_mismatch",
+            Self::TlsFingerprintMismatch { .. } => "tls_fingerprint_mismatch",
+            Self::CertCloningSuspected { .. } => "cert_cloning_suspected",
+            Self::Quarantined { .. } => "quarantined",
         }
     }
 
-    /// The HTTP status for this rejection: 401 when no certificate was presented, 403 otherwise.
+    /// The HTTP status for this rejection: 401 when no certificate was presented, 429 for
+    /// `quarantined` (with `Retry-After`), 403 otherwise.
     pub fn http_status(&self) -> http::StatusCode {
         match self {
             Self::NoCertificate => http::StatusCode::UNAUTHORIZED,
@@ -303,7 +345,10 @@ impl Rejection {
             | Self::UnsupportedAlgorithm { .. }
             | Self::WrongKeyUsage { .. }
             | Self::MalformedForwardedCertificate { .. }
-            | Self::ForwardedMismatch { .. } => http::StatusCode::FORBIDDEN,
+            | Self::ForwardedMismatch { .. }
+            | Self::TlsFingerprintMismatch { .. }
+            | Self::CertCloningSuspected { .. } => http::StatusCode::FORBIDDEN,
+            Self::Quarantined { .. } => http::StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
@@ -702,7 +747,8 @@ impl Rejection {
             | Self::UnsupportedAlgorithm { detail }
             | Self::WrongKeyUsage { detail }
             | Self::MalformedForwardedCertificate { detail }
-            | Self::ForwardedMismatch { detail } => detail.capacity(),
+            | Self::ForwardedMismatch { detail }
+            | Self::TlsFingerprintMismatch { ja4: detail } => detail.capacity(),
             _ => 0,
         }
     }
@@ -749,6 +795,9 @@ impl Rejection {
                 Self::MalformedForwardedCertificate { detail: b(detail) }
             }
             Self::ForwardedMismatch { detail } => Self::ForwardedMismatch { detail: b(detail) },
+            Self::TlsFingerprintMismatch { ja4 } => Self::TlsFingerprintMismatch {
+                ja4: bounded_to(&ja4, 64),
+            },
             other => other,
         }
     }

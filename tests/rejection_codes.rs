@@ -8,7 +8,7 @@ use rustls_pki_types::UnixTime;
 
 /// The codes as released, in order. New codes are appended here and in `Rejection::CODES`;
 /// nothing is ever renamed, removed or reordered.
-const GOLDEN: [&str; 24] = [
+const GOLDEN: [&str; 27] = [
     "no_certificate",
     "malformed_certificate",
     "unknown_issuer",
@@ -33,6 +33,9 @@ const GOLDEN: [&str; 24] = [
     "unsupported_algorithm",
     "malformed_forwarded_certificate",
     "forwarded_mismatch",
+    "tls_fingerprint_mismatch",
+    "cert_cloning_suspected",
+    "quarantined",
 ];
 
 /// One value of every variant (the enum is `#[non_exhaustive]`, so a new variant must be
@@ -85,6 +88,14 @@ fn one_of_each() -> Vec<Rejection> {
         Rejection::UnsupportedAlgorithm { detail: "x".into() },
         Rejection::MalformedForwardedCertificate { detail: "x".into() },
         Rejection::ForwardedMismatch { detail: "x".into() },
+        Rejection::TlsFingerprintMismatch { ja4: "x".into() },
+        Rejection::CertCloningSuspected {
+            addresses: 4,
+            connections: 1,
+        },
+        Rejection::Quarantined {
+            retry_after_seconds: 60,
+        },
     ]
 }
 
@@ -123,11 +134,13 @@ fn every_code_has_a_variant() {
 }
 
 #[test]
-fn only_no_certificate_is_401() {
+fn only_no_certificate_is_401_and_only_quarantined_429() {
     for rejection in one_of_each() {
         let status = rejection.http_status();
         if rejection == Rejection::NoCertificate {
             assert_eq!(status, 401);
+        } else if rejection.code() == "quarantined" {
+            assert_eq!(status, 429);
         } else {
             assert_eq!(status, 403, "{}", rejection.code());
         }

@@ -103,26 +103,113 @@ where
     }
 
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
-        let forwarded = match self.gate.forwarded() {
-            Some(config) => self.forwarded(&config, &mut req),
+        let (signals, config) = self.gate.request_settings();
+        if signals.is_none() && config.is_none() {
+            // The plain path: the transport's chain, nothing else to decide.
+            let verdict = self.transport_verdict(req.extensions());
+            return self.finish(verdict, req);
+        }
+        let now = self.gate.now();
+        let peer = tcp_peer(req.extensions());
+        // By address, or (a mesh) by the connection's own certificate: never by the header.
+        let trusted = config.as_ref().is_some_and(|config| {
+            peer.is_some_and(|p| config.is_trusted(p.ip()))
+                || (config.proxy_identity_rule().is_some()
+                    && connection(req.extensions())
+                        .is_some_and(|conn| self.gate.is_proxy_identity(&conn.chain, &conn.memo)))
+        });
+        // The client: the TLS peer, or the address a trusted proxy forwards. A trusted proxy
+        // that names no client (no `client_address` source) leaves it unknown: the proxy
+        // itself is never scored nor quarantined (everyone behind it would be refused).
+        let (event_client, client) = match (&config, peer) {
+            (Some(config), Some(proxy)) if trusted => {
+                let ip = config.client_address_via(proxy.ip(), req.headers());
+                let named = std::net::SocketAddr::new(ip, 0);
+                (Some(named), (ip != proxy.ip()).then_some(named))
+            }
+            _ => (peer, peer),
+        };
+        let mut header_tls = None;
+        let mut observed = None;
+        if let Some(sig) = &signals {
+            if let Some(name) = &sig.fingerprint_header {
+                if trusted {
+                    header_tls = req
+                        .headers()
+                        .get(name)
+                        .and_then(|v| v.to_str().ok())
+                        .filter(|v| crate::signals::fingerprint::plausible_ja4(v))
+                        .map(crate::signals::TlsFingerprint::from_ja4);
+                }
+                // Believed only from a trusted proxy; removed from every request.
+                req.headers_mut().remove(name);
+            }
+            // A quarantined client is refused before any certificate work.
+            if let Some((rejection, enforced)) = self.gate.quarantine_check(sig, client, now) {
+                if enforced {
+                    return ResponseFuture::refused(self.refusal(&rejection, req.version()));
+                }
+                observed = Some(rejection);
+            }
+        }
+        let forwarded = match &config {
+            Some(config) => self.forwarded(
+                config,
+                trusted,
+                peer,
+                event_client,
+                &mut req,
+                header_tls.as_ref(),
+            ),
             None => None,
         };
+        let from_proxy = forwarded.is_some();
         let mut verdict = match forwarded {
             Some(verdict) => verdict,
             None => self.transport_verdict(req.extensions()),
         };
+        if let Some(sig) = &signals {
+            let conn = if from_proxy {
+                None
+            } else {
+                connection(req.extensions())
+            };
+            let tls = if from_proxy {
+                header_tls.as_ref()
+            } else {
+                conn.and_then(|c| c.fingerprint.as_deref())
+            };
+            verdict = self.gate.after_verdict(
+                verdict,
+                sig,
+                crate::gate::SignalInput {
+                    client,
+                    connection: conn.map(|c| (&c.chain, &c.memo)),
+                    tls,
+                    observed,
+                },
+                now,
+            );
+        }
+        self.finish(verdict, req)
+    }
+}
+
+impl<S> CertGateService<S> {
+    /// Refuses the request (enforced verdict), or hands it to the inner service with the
+    /// verdict (and identity) in its extensions.
+    fn finish<ReqBody, ResBody>(
+        &mut self,
+        mut verdict: crate::Verdict,
+        mut req: Request<ReqBody>,
+    ) -> ResponseFuture<S::Future, ResBody>
+    where
+        S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+        ResBody: From<String>,
+    {
         if verdict.is_refused() {
             if let Some(rejection) = verdict.rejection() {
-                let mut response = problem_response(rejection, self.show_detail);
-                // HTTP/1.x: a refused peer gets no second request on this connection (hyper
-                // closes it after this response). HTTP/2 forbids the header.
-                if req.version() <= http::Version::HTTP_11 {
-                    response.headers_mut().insert(
-                        http::header::CONNECTION,
-                        http::HeaderValue::from_static("close"),
-                    );
-                }
-                return ResponseFuture::refused(response);
+                return ResponseFuture::refused(self.refusal(rejection, req.version()));
             }
         }
         // This gate's verdict replaces whatever an outer layer left: a peer this gate rejects
@@ -139,17 +226,37 @@ where
         req.extensions_mut().insert(verdict);
         ResponseFuture::inner(self.inner.call(req))
     }
-}
 
-impl<S> CertGateService<S> {
+    /// The refusal response for `rejection`.
+    fn refusal<B: From<String>>(
+        &self,
+        rejection: &crate::Rejection,
+        version: http::Version,
+    ) -> Response<B> {
+        let mut response = problem_response(rejection, self.show_detail);
+        // HTTP/1.x: a refused peer gets no second request on this connection (hyper
+        // closes it after this response). HTTP/2 forbids the header.
+        if version <= http::Version::HTTP_11 {
+            response.headers_mut().insert(
+                http::header::CONNECTION,
+                http::HeaderValue::from_static("close"),
+            );
+        }
+        response
+    }
+
     /// The verdict on the transport's own chain (the TLS connection's).
     fn transport_verdict(&self, extensions: &http::Extensions) -> crate::Verdict {
         if let Some(conn) = connection(extensions) {
-            self.gate
-                .check_with_memo(&conn.chain, Some(&conn.memo), || Some(conn.addr))
+            self.gate.check_with_memo(
+                &conn.chain,
+                Some(&conn.memo),
+                || Some(conn.addr),
+                conn.fingerprint.as_deref(),
+            )
         } else if let Some(chain) = extensions.get::<PeerChain>() {
             self.gate
-                .check_with_memo(chain, None, || tcp_peer(extensions))
+                .check_with_memo(chain, None, || tcp_peer(extensions), None)
         } else {
             // No transport identity at all: judged as an empty chain (no_certificate).
             self.gate.check_request(&PeerChain::new(Vec::new()), None)
@@ -164,24 +271,22 @@ impl<S> CertGateService<S> {
     fn forwarded<B>(
         &self,
         config: &crate::forwarded::ForwardedConfig,
+        trusted: bool,
+        peer: Option<std::net::SocketAddr>,
+        client: Option<std::net::SocketAddr>,
         req: &mut Request<B>,
+        tls: Option<&crate::signals::TlsFingerprint>,
     ) -> Option<crate::Verdict> {
-        let peer = tcp_peer(req.extensions());
-        // By address, or (a mesh) by the connection's own certificate: never by the header.
-        let trusted = peer.is_some_and(|p| config.is_trusted(p.ip()))
-            || (config.proxy_identity_rule().is_some()
-                && connection(req.extensions())
-                    .is_some_and(|conn| self.gate.is_proxy_identity(&conn.chain, &conn.memo)));
         let verdict = if trusted {
-            let proxy = peer.map(|p| p.ip())?;
-            let client =
-                std::net::SocketAddr::new(config.client_address_via(proxy, req.headers()), 0);
+            // A trusted proxy by identity with no address cannot name its client.
+            peer?;
             Some(match self.gate.forwarded_chain(req.headers()) {
-                Ok(Some(chain)) => self.gate.check_request(&chain, Some(client)),
-                Ok(None) => self
-                    .gate
-                    .check_request(&PeerChain::new(Vec::new()), Some(client)),
-                Err(e) => self.gate.refuse_unread(e.to_rejection(), Some(client)),
+                Ok(Some(chain)) => self.gate.check_with_memo(&chain, None, || client, tls),
+                Ok(None) => {
+                    self.gate
+                        .check_with_memo(&PeerChain::new(Vec::new()), None, || client, tls)
+                }
+                Err(e) => self.gate.refuse_unread(e.to_rejection(), client, tls),
             })
         } else {
             None

@@ -21,13 +21,15 @@ struct Problem<'a> {
     detail: Option<String>,
 }
 
-/// Builds the refusal for `rejection`: 401 for `no_certificate`, 403 otherwise, with the reason
-/// code in the body (and `detail` unless hidden). The rejection itself goes into the
+/// Builds the refusal for `rejection`: 401 for `no_certificate`, 429 with `Retry-After` (in
+/// seconds) for `quarantined`, 403 otherwise, with the reason code in the body (and `detail`
+/// unless hidden). The rejection itself goes into the
 /// response's extensions for logging middleware.
 pub fn problem_response<B: From<String>>(rejection: &Rejection, show_detail: bool) -> Response<B> {
     let status = rejection.http_status();
     let title = match status {
         StatusCode::UNAUTHORIZED => "Client certificate required",
+        StatusCode::TOO_MANY_REQUESTS => "Client quarantined",
         _ => "Client certificate refused",
     };
     let detail = show_detail.then(|| rejection.to_string());
@@ -41,6 +43,14 @@ pub fn problem_response<B: From<String>>(rejection: &Rejection, show_detail: boo
             detail,
         },
     );
+    if let Rejection::Quarantined {
+        retry_after_seconds,
+    } = rejection
+    {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_seconds));
+    }
     response.extensions_mut().insert(rejection.clone());
     response
 }

@@ -35,6 +35,10 @@ struct PolicyFile {
     modes: super::modes::ModesSection,
     #[serde(default)]
     forwarded: Option<crate::forwarded::ForwardedSection>,
+    /// Bot signals: `[signals]`, `[signals.quarantine]`, `[signals.cloning]`,
+    /// `[signals.store]`.
+    #[serde(default)]
+    signals: Option<crate::signals::section::SignalsSection>,
     /// Enrollment settings (feature `enroll`; read and ignored without it: they change
     /// nothing the gate decides).
     #[cfg(feature = "enroll")]
@@ -148,6 +152,12 @@ struct App {
     pins: Vec<PinSpec>,
     #[serde(default)]
     leaf_fingerprints: Vec<String>,
+    /// Each leaf of this app is one device's: cloning detection applies.
+    #[serde(default)]
+    per_install: bool,
+    /// `{ allow = ["t13d…"], learn = true }`: the app's JA4 allowlist and learning.
+    #[serde(default)]
+    tls_fingerprints: Option<crate::signals::section::AppFingerprints>,
     /// `[apps.android]`: who may enroll as this app from Android (feature `enroll`).
     #[cfg(feature = "enroll")]
     #[serde(default)]
@@ -304,9 +314,26 @@ pub(super) fn parse(
         .min_rsa_bits(file.profile.min_rsa_bits)
         .allow_missing_eku(file.profile.allow_missing_eku);
     b = b.limits(file.limits);
+    let has_forwarded = file.forwarded.is_some();
     if let Some(section) = file.forwarded {
         b.forwarded = Some(forwarded(section, base, &mut budget)?);
     }
+    b.signals = crate::signals::section::validate(
+        file.signals,
+        file.apps
+            .iter()
+            .enumerate()
+            .map(|(i, a)| {
+                (
+                    format!("apps[{i}]"),
+                    a.id.as_str(),
+                    a.per_install,
+                    a.tls_fingerprints.as_ref(),
+                )
+            })
+            .collect(),
+        has_forwarded,
+    )?;
 
     for (i, spec) in file.pins.iter().enumerate() {
         let field = format!("pins[{i}]");

@@ -77,6 +77,8 @@ pub struct VerifierBuilder {
     files: HashMap<String, String>,
     /// The `[forwarded]` section of a policy file; carried to the [`Policy`].
     forwarded: Option<crate::forwarded::ForwardedConfig>,
+    /// The `[signals]` section and the apps' signal fields; carried to the [`Policy`].
+    pub(crate) signals: Option<crate::signals::SignalsConfig>,
     /// The `[enroll]` section and the apps' enrollment rules; carried to the [`Policy`].
     #[cfg(feature = "enroll")]
     enroll: Option<crate::enroll::EnrollPolicy>,
@@ -114,6 +116,7 @@ impl VerifierBuilder {
             source: None,
             files: HashMap::new(),
             forwarded: None,
+            signals: None,
             #[cfg(feature = "enroll")]
             enroll: None,
         }
@@ -600,6 +603,8 @@ pub struct Policy {
     forwarded: Option<Arc<crate::forwarded::ForwardedConfig>>,
     /// `forwarded.proxy_identity`, compiled (its own verifier).
     proxy: Option<Arc<crate::policy::proxy::ProxyTrust>>,
+    /// Bot signal settings (`[signals]`, the apps' `per_install` and `tls_fingerprints`).
+    signals: Option<Arc<crate::signals::SignalsConfig>>,
     /// The files the policy file names, `(field, path)`, sorted by field.
     files: Arc<[(String, PathBuf)]>,
     /// Enrollment settings (`[enroll]` and the apps' `android`/`ios` rules).
@@ -631,6 +636,7 @@ impl Policy {
     pub fn from_builder(mut builder: VerifierBuilder) -> Result<Self, PolicyError> {
         let modes = Arc::new(std::mem::take(&mut builder.modes));
         let forwarded = builder.forwarded.take().map(Arc::new);
+        let signals = builder.signals.take().map(Arc::new);
         #[cfg(feature = "enroll")]
         let enroll = builder.enroll.take().map(Arc::new);
         let source = builder.source.clone();
@@ -653,6 +659,7 @@ impl Policy {
             modes,
             forwarded,
             proxy,
+            signals,
             files: files.into(),
             #[cfg(feature = "enroll")]
             enroll,
@@ -715,6 +722,7 @@ impl Policy {
             modes: Arc::default(),
             forwarded: None,
             proxy: None,
+            signals: None,
             files: Arc::new([]),
             #[cfg(feature = "enroll")]
             enroll: None,
@@ -743,6 +751,47 @@ impl Policy {
         self.proxy = proxy_trust(Some(&config), &self.verifier)?;
         self.forwarded = Some(Arc::new(config));
         Ok(self)
+    }
+
+    /// The same policy with these bot signal settings (what `[signals]` and the apps'
+    /// `per_install` / `tls_fingerprints` set in a file). Call it after
+    /// [`Policy::with_forwarded`] when it reads a fingerprint header.
+    ///
+    /// # Errors
+    ///
+    /// A [`PolicyError`] (field `signals.fingerprint_header`) when the settings read a
+    /// fingerprint header and the policy has no `[forwarded]` section, or (field
+    /// `apps`) when an app is per-install without a cloning rule.
+    pub fn with_signals(
+        mut self,
+        config: crate::signals::SignalsConfig,
+    ) -> Result<Self, PolicyError> {
+        if config.fingerprint_header.is_some() && self.forwarded.is_none() {
+            return Err(PolicyError::new(
+                "signals.fingerprint_header",
+                "needs a [forwarded] section (the header is believed only from its trusted proxies)",
+            ));
+        }
+        if config.cloning.is_none() {
+            if let Some((id, _)) = config.apps.iter().find(|(_, a)| a.per_install) {
+                return Err(PolicyError::new(
+                    "apps",
+                    format!("{} is per_install: needs a cloning rule", id.as_str()),
+                ));
+            }
+        }
+        self.signals = Some(Arc::new(config));
+        Ok(self)
+    }
+
+    /// The bot signal settings, if the policy turns any signal on.
+    pub fn signals(&self) -> Option<&crate::signals::SignalsConfig> {
+        self.signals.as_deref()
+    }
+
+    /// [`Policy::signals`], shared.
+    pub(crate) fn signals_shared(&self) -> Option<&Arc<crate::signals::SignalsConfig>> {
+        self.signals.as_ref()
     }
 
     /// The `[forwarded]` section: how trusted proxies forward client certificates, if the

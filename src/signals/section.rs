@@ -1,0 +1,195 @@
+//! The policy file's `[signals]` section and the apps' `per_install` / `tls_fingerprints`
+//! (serde wire types, `deny_unknown_fields`) → [`SignalsConfig`].
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use super::{AppSignals, CloningConfig, QuarantineConfig, SignalsConfig};
+use crate::policy::PolicyError;
+
+/// `[signals]` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SignalsSection {
+    #[serde(default)]
+    fingerprint_header: Option<String>,
+    #[serde(default)]
+    quarantine: Option<QuarantineSection>,
+    #[serde(default)]
+    cloning: Option<CloningSection>,
+    #[serde(default)]
+    store: Option<StoreSection>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct QuarantineSection {
+    #[serde(default = "d_threshold")]
+    threshold: u32,
+    #[serde(default = "d_window")]
+    window_seconds: u64,
+    #[serde(default = "d_duration")]
+    duration_seconds: u64,
+    #[serde(default)]
+    weights: BTreeMap<String, u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CloningSection {
+    #[serde(default = "d_max_addresses")]
+    max_addresses: u32,
+    #[serde(default = "d_cloning_window")]
+    window_seconds: u64,
+    #[serde(default = "d_max_connections")]
+    max_connections: u32,
+    #[serde(default)]
+    count_networks: bool,
+    #[serde(default = "d_cloning_quarantine")]
+    quarantine_seconds: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoreSection {
+    kind: StoreKind,
+    #[serde(default)]
+    url: Option<String>,
+}
+
+#[derive(Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+enum StoreKind {
+    Embedded,
+    Redis,
+}
+
+/// An app's `tls_fingerprints = { allow = [...], learn = true }`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AppFingerprints {
+    #[serde(default)]
+    allow: Vec<String>,
+    #[serde(default)]
+    learn: bool,
+}
+
+fn d_threshold() -> u32 {
+    100
+}
+fn d_window() -> u64 {
+    60
+}
+fn d_duration() -> u64 {
+    600
+}
+fn d_max_addresses() -> u32 {
+    3
+}
+fn d_cloning_window() -> u64 {
+    300
+}
+fn d_max_connections() -> u32 {
+    4
+}
+fn d_cloning_quarantine() -> u64 {
+    3600
+}
+
+/// One `[[apps]]` entry's signal fields: (field prefix `apps[i]`, app id, `per_install`,
+/// `tls_fingerprints`).
+pub(crate) type AppFields<'a> = (String, &'a str, bool, Option<&'a AppFingerprints>);
+
+/// Validates `[signals]` and the apps' signal fields; `None` when the policy uses no signal.
+pub(crate) fn validate(
+    section: Option<SignalsSection>,
+    apps: Vec<AppFields<'_>>,
+    has_forwarded: bool,
+) -> Result<Option<SignalsConfig>, PolicyError> {
+    let any_app = apps.iter().any(|(_, _, p, f)| *p || f.is_some());
+    if section.is_none() && !any_app {
+        return Ok(None);
+    }
+    let section = section.unwrap_or_default();
+    let mut config = SignalsConfig::new();
+    if let Some(store) = &section.store {
+        match store.kind {
+            StoreKind::Redis => {
+                return Err(PolicyError::new(
+                    "signals.store.kind",
+                    "the redis store needs feature `redis` (not built yet); use kind = \"embedded\"",
+                ));
+            }
+            StoreKind::Embedded if store.url.is_some() => {
+                return Err(PolicyError::new(
+                    "signals.store.url",
+                    "only for kind = \"redis\"",
+                ));
+            }
+            StoreKind::Embedded => {}
+        }
+    }
+    if let Some(name) = &section.fingerprint_header {
+        if !has_forwarded {
+            return Err(PolicyError::new(
+                "signals.fingerprint_header",
+                "needs a [forwarded] section (the header is believed only from its trusted proxies)",
+            ));
+        }
+        config = config
+            .fingerprint_header(name)
+            .map_err(|e| PolicyError::new("signals.fingerprint_header", e))?;
+    }
+    if let Some(q) = section.quarantine {
+        let mut rule = QuarantineConfig::new(q.threshold, q.window_seconds, q.duration_seconds)
+            .map_err(|(field, e)| PolicyError::new(format!("signals.quarantine.{field}"), e))?;
+        for (code, weight) in &q.weights {
+            rule = rule.weight(code, *weight).map_err(|e| {
+                PolicyError::new(
+                    format!(
+                        "signals.quarantine.weights.{}",
+                        crate::rejection::bounded_to(code, 64)
+                    ),
+                    e,
+                )
+            })?;
+        }
+        config = config.quarantine(rule);
+    }
+    if let Some(c) = section.cloning {
+        let rule = CloningConfig::new(
+            c.max_addresses,
+            c.window_seconds,
+            c.max_connections,
+            c.quarantine_seconds,
+        )
+        .map_err(|(field, e)| PolicyError::new(format!("signals.cloning.{field}"), e))?
+        .count_networks(c.count_networks);
+        config = config.cloning(rule);
+    }
+    for (field, id, per_install, fingerprints) in apps {
+        if !per_install && fingerprints.is_none() {
+            continue;
+        }
+        if per_install && config.cloning.is_none() {
+            return Err(PolicyError::new(
+                format!("{field}.per_install"),
+                "needs a [signals.cloning] section",
+            ));
+        }
+        let mut app = AppSignals::new().per_install(per_install);
+        if let Some(f) = fingerprints {
+            for (j, ja4) in f.allow.iter().enumerate() {
+                app = app.allow(ja4).map_err(|e| {
+                    PolicyError::new(format!("{field}.tls_fingerprints.allow[{j}]"), e)
+                })?;
+            }
+            app = app.learn(f.learn);
+        }
+        config = config
+            .app(id, app)
+            .map_err(|e| PolicyError::new(format!("{field}.id"), e))?;
+    }
+    Ok(Some(config))
+}
