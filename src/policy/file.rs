@@ -485,15 +485,24 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("certgate-budget-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("a.pem"), b"0123456789").unwrap();
-        let reader: fn(&Path) -> Result<Vec<u8>, String> = |p| Ok(std::fs::read(p).unwrap());
-        let mut budget = 25;
+        let parse: fn(&[u8]) -> Result<Vec<u8>, String> = |b| Ok(b.to_vec());
+        let mut loader = Loader {
+            files: Files::Dir(&dir),
+            budget: 25,
+            read: Vec::new(),
+        };
         for _ in 0..2 {
-            assert!(read(Some(&dir), "a.pem", "trust.anchors[0]", &mut budget, reader).is_ok());
+            assert!(loader.read("a.pem", "trust.anchors[0]", 100, parse).is_ok());
         }
-        assert_eq!(budget, 5);
-        let err = read(Some(&dir), "a.pem", "trust.anchors[2]", &mut budget, reader).unwrap_err();
+        assert_eq!(loader.budget, 5);
+        let err = loader
+            .read("a.pem", "trust.anchors[2]", 100, parse)
+            .unwrap_err();
         assert_eq!(err.field(), "trust.anchors[2]");
         assert!(err.message().contains("exceed"), "{err}");
+        // What was read is remembered, with its hash.
+        assert_eq!(loader.read.len(), 2);
+        assert_eq!(loader.read[0].name, "a.pem");
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
