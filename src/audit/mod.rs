@@ -53,7 +53,7 @@ mod writer;
 
 pub use self::read::{
     Difference, Gap, Problem, ProblemKind, ReadError, ReplayReport, VerifyReport, log_files,
-    replay, verify, verify_bytes,
+    replay, replay_bytes, verify, verify_bytes,
 };
 
 /// When the writer forces records to disk (`fsync`).

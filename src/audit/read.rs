@@ -584,7 +584,19 @@ struct Snapshot {
 ///
 /// A file cannot be read, or a line is not a record.
 pub fn replay(files: &[PathBuf]) -> Result<ReplayReport, ReadError> {
-    let mut lines = Lines::new(files.iter().cloned().map(Input::Path).collect());
+    replay_lines(Lines::new(files.iter().cloned().map(Input::Path).collect()))
+}
+
+/// [`replay`] of one log held in memory (for fuzzing: never panics, whatever the bytes).
+///
+/// # Errors
+///
+/// A line is not a record.
+pub fn replay_bytes(bytes: &[u8]) -> Result<ReplayReport, ReadError> {
+    replay_lines(Lines::new(vec![Input::Bytes(bytes)]))
+}
+
+fn replay_lines(mut lines: Lines<'_>) -> Result<ReplayReport, ReadError> {
     let mut report = ReplayReport {
         reproduced: true,
         verdicts: 0,
@@ -794,5 +806,52 @@ fn decide(snapshot: &Snapshot, chain: &PeerChain, time: u64) -> (String, Vec<Str
             let action = if refused { "refuse" } else { "observe" };
             (action.into(), codes)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostile_bytes_are_reported_never_panic() {
+        let deep = "[".repeat(100_000);
+        let cases: Vec<&[u8]> = vec![
+            b"",
+            b"\n",
+            b"{}\n",
+            b"\xff\xfe\n",
+            b"{\"seq\":18446744073709551615,\"prev\":\"00\",\"kind\":\"x\"}\n",
+            b"{\"seq\":0,\"prev\":\"0000000000000000000000000000000000000000000000000000000000000000\",\"kind\":\"gap\",\"dropped\":18446744073709551615}\n{\"seq\":1",
+            deep.as_bytes(),
+        ];
+        for bytes in cases {
+            let report = verify_bytes(bytes);
+            assert_eq!(report.intact, report.problem.is_none(), "{report:?}");
+            let _ = replay_bytes(bytes);
+        }
+        // An empty log is intact, with nothing in it.
+        assert!(verify_bytes(b"").intact);
+        // A policy record whose snapshot does not match its digest is listed, not trusted.
+        let log = b"{\"seq\":0,\"prev\":\"00\",\"kind\":\"policy\",\"digest\":\"ab\",\"text\":\"[trust]\\nanchors = [\\\"/etc/passwd\\\"]\\n\",\"files\":[]}\n\
+{\"seq\":1,\"prev\":\"00\",\"kind\":\"chain\",\"digest\":\"cd\",\"certs\":[]}\n\
+{\"seq\":2,\"prev\":\"00\",\"kind\":\"verdict\",\"time\":1,\"action\":\"accept\",\"codes\":[],\"chain\":\"cd\",\"policy\":\"ab\"}\n";
+        let report = replay_bytes(log).unwrap();
+        assert!(!report.reproduced);
+        assert_eq!(
+            report.differences[0].detail.as_deref(),
+            Some("the policy snapshot does not match its digest")
+        );
+    }
+
+    #[test]
+    fn a_snapshot_loads_from_memory_only() {
+        // The file the text names exists on disk, but not in the snapshot: refused.
+        let text = "[trust]\nanchors = [\"/etc/hostname\"]\n";
+        let err = Policy::from_snapshot(text, false, &HashMap::new()).unwrap_err();
+        assert!(
+            err.message().contains("no such file in the snapshot"),
+            "{err}"
+        );
     }
 }
