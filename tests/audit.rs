@@ -570,8 +570,19 @@ impl StalledDisk {
 
     fn release(&self) {
         let (lock, cvar) = &*self.open;
-        *lock.lock().unwrap() = true;
+        *lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = true;
         cvar.notify_all();
+    }
+}
+
+/// Releases the disk when dropped: a failed assertion must not leave the writer blocked.
+struct ReleaseOnDrop(StalledDisk);
+
+impl Drop for ReleaseOnDrop {
+    fn drop(&mut self) {
+        self.0.release();
     }
 }
 
@@ -603,6 +614,7 @@ fn a_stalled_disk_never_slows_a_request_and_leaves_a_gap_verify_reports() {
             ..quiet()
         },
     );
+    let _release = ReleaseOnDrop(disk.clone());
     let gate = gate(&policy, &log);
     let chains: Vec<PeerChain> = [Leaf::Genuine, Leaf::Revoked, Leaf::Second]
         .into_iter()
@@ -677,4 +689,67 @@ fn a_stalled_disk_never_slows_a_request_and_leaves_a_gap_verify_reports() {
     );
     // What was written still replays.
     assert_eq!(audit_json("replay", &path).0, 0);
+}
+
+#[test]
+fn a_reload_records_a_new_policy_snapshot_and_replay_uses_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = setup(dir.path());
+    let path = dir.path().join("verdicts.log");
+    let log = AuditLog::open(&path, quiet()).unwrap();
+    let gate = gate(&policy, &log);
+    assert!(
+        gate.check_from(&chain(Leaf::Revoked), NOW, peer())
+            .is_refused()
+    );
+    // The revoked app is observed now: same chain, another decision under generation 2.
+    std::fs::write(
+        &policy,
+        POLICY.replace(
+            "observe = [\"expired\"]",
+            "observe = [\"expired\", \"revoked\"]",
+        ),
+    )
+    .unwrap();
+    gate.reload_from_file(&policy).unwrap();
+    assert!(
+        !gate
+            .check_from(&chain(Leaf::Revoked), NOW, peer())
+            .is_refused()
+    );
+    drop(gate);
+    drop(log);
+
+    let records = records(&path);
+    let digests: Vec<&str> = records
+        .iter()
+        .filter(|r| r["kind"] == "policy")
+        .map(|r| r["digest"].as_str().unwrap())
+        .collect();
+    assert_eq!(digests.len(), 2);
+    assert_ne!(digests[0], digests[1]);
+    let verdicts: Vec<&Value> = records.iter().filter(|r| r["kind"] == "verdict").collect();
+    assert_eq!(
+        (
+            verdicts[0]["action"].as_str(),
+            verdicts[0]["generation"].as_u64()
+        ),
+        (Some("refuse"), Some(1))
+    );
+    assert_eq!(
+        (
+            verdicts[1]["action"].as_str(),
+            verdicts[1]["generation"].as_u64()
+        ),
+        (Some("observe"), Some(2))
+    );
+    assert_eq!(verdicts[0]["policy"], digests[0]);
+    assert_eq!(verdicts[1]["policy"], digests[1]);
+    // The chain was written once.
+    assert_eq!(records.iter().filter(|r| r["kind"] == "chain").count(), 1);
+    // Each decision replays under its own snapshot, read from the log (the policy file on
+    // disk changed since the first one).
+    let (code, report) = audit_json("replay", &path);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(report["replayed"], 2);
 }

@@ -171,8 +171,8 @@ impl VerdictRecorder for Recorder {
 }
 
 /// The verdict log: a background writer thread fed through a bounded queue. Give it to gates
-/// with [`GateBuilder::audit_log`]. Dropping it writes what is queued and stops the thread
-/// (waiting for a stalled disk).
+/// with [`GateBuilder::audit_log`]. Dropping it writes what is queued and stops the thread;
+/// on a stalled disk it waits at most 10 seconds, then leaves the thread behind.
 pub struct AuditLog {
     recorder: Arc<Recorder>,
     thread: Option<JoinHandle<()>>,
@@ -236,13 +236,41 @@ impl AuditLog {
     }
 }
 
+/// How long dropping an [`AuditLog`] waits for its writer (a stalled disk) before leaving the
+/// thread behind.
+const DROP_WAIT: Duration = Duration::from_secs(10);
+
 impl Drop for AuditLog {
     fn drop(&mut self) {
-        if let Some(thread) = self.thread.take() {
-            if self.recorder.tx.send(Msg::Shutdown).is_ok() {
-                let _ = thread.join();
+        let Some(thread) = self.thread.take() else {
+            return;
+        };
+        let deadline = std::time::Instant::now() + DROP_WAIT;
+        let stalled = || {
+            tracing::warn!(
+                target: "certgate",
+                "audit log: the writer is stalled; not waiting for it (queued records may be lost)"
+            );
+        };
+        loop {
+            match self.recorder.tx.try_send(Msg::Shutdown) {
+                Ok(()) => break,
+                Err(TrySendError::Disconnected(_)) => return,
+                Err(TrySendError::Full(_)) => {
+                    if std::time::Instant::now() >= deadline {
+                        return stalled();
+                    }
+                    std::thread::sleep(Duration::from_millis(1));
+                }
             }
         }
+        while !thread.is_finished() {
+            if std::time::Instant::now() >= deadline {
+                return stalled();
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let _ = thread.join();
     }
 }
 
