@@ -1,7 +1,7 @@
 //! An axum server over mTLS that only answers genuine apps: the README's main example.
 //!
 //! ```text
-//! cargo run --features axum,server,issue,watch,metrics --example server [-- --policy FILE] [--port N] [--dir DIR] [--plain] [--metrics-port N]
+//! cargo run --features axum,server,issue,watch,metrics,audit --example server [-- --policy FILE] [--port N] [--dir DIR] [--plain] [--metrics-port N] [--audit-log PATH]
 //! ```
 //!
 //! It binds the port first (a second instance on a busy port fails before it touches anything),
@@ -27,6 +27,10 @@
 //! `http://127.0.0.1:N/metrics` (`metrics-exporter-prometheus`'s recorder, rendered by an axum
 //! route; see the README's "Metrics").
 //!
+//! `--audit-log PATH` records every verdict in a hash-chained JSON-lines log (rotated at
+//! 64 MiB into `PATH.1`, `PATH.2`, …; see the README's "Audit log"): check it with
+//! `certgate audit verify PATH`, re-run its decisions with `certgate audit replay PATH`.
+//!
 //! Refusals are logged at `warn` under the `certgate` target; `RUST_LOG=certgate=debug` logs
 //! accepts too.
 
@@ -46,6 +50,7 @@ use std::sync::Arc;
 
 use axum::routing::get;
 use axum::{Json, Router};
+use certgate::audit::{AuditConfig, AuditLog};
 use certgate::{AppId, CertGateLayer, Gate, HandshakeMode, PeerIdentity, Policy, server};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use serde_json::{Value, json};
@@ -106,7 +111,23 @@ pub(crate) async fn run(
         )
         .into());
     }
-    let gate = Gate::builder(policy).build()?;
+    // The verdict log: a background writer; requests never wait for its disk.
+    let audit = match &args.audit_log {
+        Some(path) => Some(
+            AuditLog::open(path, AuditConfig::default())
+                .map_err(|e| format!("--audit-log {}: {e}", path.display()))?,
+        ),
+        None => None,
+    };
+    let mut builder = Gate::builder(policy);
+    if let Some(log) = &audit {
+        builder = builder.audit_log(log);
+        println!(
+            "  audit log: {}",
+            args.audit_log.as_deref().unwrap_or(Path::new("")).display()
+        );
+    }
+    let gate = builder.build()?;
     // Reload on file change (the policy and every file it names); SIGHUP keeps working too.
     let _watcher = gate.watch(&policy_path)?;
     // Stops serving metrics when `run` returns.

@@ -16,8 +16,17 @@ here="$(cd "$(dirname "$0")" && pwd)"
 corpus="${1:-$here/corpus}"
 targets=(crl_load pem policy inspect verify_chain verify_mutated csr
   forwarded_xfcc forwarded_rfc9440 forwarded_url_pem forwarded_base64 app_attest
-  android_key_description android_status_list client_hello)
+  android_key_description android_status_list client_hello audit_log)
 for t in "${targets[@]}"; do mkdir -p "$corpus/$t"; done
+
+# --- An audit log (no openssl needed): a start record and a gap, hash-chained -------------------
+zero="0000000000000000000000000000000000000000000000000000000000000000"
+l0='{"seq":0,"prev":"'"$zero"'","kind":"start","version":1,"reason":"open","truncated_bytes":0}'
+h0="$(printf '%s' "$l0" | sha256sum | cut -d' ' -f1)"
+l1='{"seq":1,"prev":"'"$h0"'","kind":"gap","dropped":3,"dropped_total":3}'
+h1="$(printf '%s' "$l1" | sha256sum | cut -d' ' -f1)"
+l2='{"seq":2,"prev":"'"$h1"'","kind":"verdict","time":1780272000,"action":"refuse","code":"no_certificate","codes":["no_certificate"],"chain":null,"policy":null}'
+printf '%s\n%s\n%s\n' "$l0" "$l1" "$l2" >"$corpus/audit_log/seed-log.jsonl"
 
 # --- Policy texts (no openssl needed) ------------------------------------------------------
 pol="$corpus/policy"

@@ -112,6 +112,23 @@ impl Verdict {
         self.entry.valid_until
     }
 
+    /// What the gate does with this verdict.
+    pub fn action(&self) -> Action {
+        if self.entry.identity().is_some() {
+            Action::Accept
+        } else if self.refused {
+            Action::Refuse
+        } else {
+            Action::Observe
+        }
+    }
+
+    /// SHA-256 of the presented leaf, when there was one.
+    #[cfg(feature = "audit")]
+    pub(crate) fn fingerprint(&self) -> Option<[u8; 32]> {
+        self.entry.fingerprint()
+    }
+
     /// Whether this verdict may answer for `now` (from the instant it was computed for, up to
     /// `valid_until`).
     pub(crate) fn holds_at(&self, now: UnixTime) -> bool {
@@ -152,9 +169,18 @@ pub struct GateBuilder {
     sink: Arc<dyn EventSink>,
     clock: Clock,
     store: Option<Arc<dyn SignalStore>>,
+    #[cfg(feature = "audit")]
+    recorder: Option<Arc<dyn VerdictRecorder>>,
 }
 
 impl GateBuilder {
+    /// Where every verdict goes besides the event sink: the audit log.
+    #[cfg(feature = "audit")]
+    pub(crate) fn recorder(mut self, recorder: Arc<dyn VerdictRecorder>) -> Self {
+        self.recorder = Some(recorder);
+        self
+    }
+
     /// The mode for every reason code without an override (default: the policy's
     /// `[modes] default`, else enforce). Overrides the policy's default.
     pub fn mode(mut self, mode: Mode) -> Self {
@@ -241,6 +267,8 @@ impl GateBuilder {
             self.cache,
             self.sink,
             self.clock,
+            #[cfg(feature = "audit")]
+            self.recorder,
         );
         if let Some(store) = self.store {
             // A fresh gate: nothing has initialized the store yet.
@@ -248,6 +276,41 @@ impl GateBuilder {
         }
         Ok(gate)
     }
+}
+
+/// One verdict, as the gate hands it to the audit log (feature `audit`): cheap to build (a
+/// few reference-count increments), formatted and hashed on the log's own thread.
+#[cfg(feature = "audit")]
+pub(crate) struct AuditedVerdict {
+    /// When the check was made (the gate's clock).
+    pub(crate) time: UnixTime,
+    pub(crate) verdict: Verdict,
+    /// The chain judged; `None` when the request was refused before a chain could be read.
+    pub(crate) chain: Option<PeerChain>,
+    pub(crate) peer: Option<SocketAddr>,
+    /// The policy snapshot the verdict was computed under.
+    pub(crate) snapshot: Arc<AuditSnapshot>,
+}
+
+/// What the audit log needs of a policy snapshot, computed once per load or reload.
+#[cfg(feature = "audit")]
+pub(crate) struct AuditSnapshot {
+    /// The policy's text, files and digest (`None` for a policy built in code).
+    pub(crate) origin: Option<Arc<crate::policy::PolicyOrigin>>,
+    /// `(field, cRLNumber hex)` of every configured CRL.
+    pub(crate) crl_numbers: Vec<(String, Option<String>)>,
+    /// The gate's default mode and the mode of every reason code under this snapshot.
+    pub(crate) default_mode: Mode,
+    pub(crate) modes: Vec<(&'static str, Mode)>,
+}
+
+/// Receives every verdict the gate computes or refuses (feature `audit`). Must not block.
+#[cfg(feature = "audit")]
+pub(crate) trait VerdictRecorder: Send + Sync + 'static {
+    /// Whether a verdict with this action is recorded at all (checked before building one).
+    fn wants(&self, action: Action) -> bool;
+    /// Takes one verdict.
+    fn record(&self, verdict: AuditedVerdict);
 }
 
 /// The modes the gate's builder set; the policy's `[modes]` fill in the rest.
@@ -341,6 +404,8 @@ struct GateInner {
     store: OnceLock<Arc<dyn SignalStore>>,
     /// The TLS fingerprints seen per learning app.
     learner: Learner,
+    #[cfg(feature = "audit")]
+    recorder: Option<Arc<dyn VerdictRecorder>>,
 }
 
 /// The memory the forwarded-header parse cache may weigh (header bytes plus DER bytes).
@@ -358,11 +423,24 @@ struct Snapshot {
     counters: crate::metrics::RequestCounters,
     #[cfg(feature = "metrics")]
     expiries: crate::metrics::Expiries,
+    #[cfg(feature = "audit")]
+    audit: Arc<AuditSnapshot>,
 }
 
 impl Snapshot {
     fn new(policy: Policy, generation: u64, modes: ResolvedModes) -> Self {
         Self {
+            #[cfg(feature = "audit")]
+            audit: Arc::new(AuditSnapshot {
+                origin: policy.origin().cloned(),
+                crl_numbers: policy.verifier().crl_numbers(),
+                default_mode: modes.default,
+                modes: {
+                    let mut all: Vec<_> = modes.per_code.iter().map(|(c, m)| (*c, *m)).collect();
+                    all.sort_unstable_by_key(|(code, _)| *code);
+                    all
+                },
+            }),
             #[cfg(feature = "metrics")]
             counters: crate::metrics::RequestCounters::new(policy.verifier()),
             #[cfg(feature = "metrics")]
@@ -397,6 +475,8 @@ impl Gate {
             sink: Arc::new(TracingSink),
             clock: Arc::new(UnixTime::now),
             store: None,
+            #[cfg(feature = "audit")]
+            recorder: None,
         }
     }
 
@@ -408,6 +488,8 @@ impl Gate {
             CacheConfig::default(),
             Arc::new(TracingSink),
             Arc::new(UnixTime::now),
+            #[cfg(feature = "audit")]
+            None,
         )
     }
 
@@ -417,6 +499,7 @@ impl Gate {
         cache: CacheConfig,
         sink: Arc<dyn EventSink>,
         clock: Clock,
+        #[cfg(feature = "audit")] recorder: Option<Arc<dyn VerdictRecorder>>,
     ) -> Self {
         let resolved = modes.resolve(&policy);
         #[cfg(feature = "metrics")]
@@ -443,6 +526,8 @@ impl Gate {
                 reload: Mutex::new(()),
                 store: OnceLock::new(),
                 learner: Learner::default(),
+                #[cfg(feature = "audit")]
+                recorder,
             }),
         };
         #[cfg(feature = "metrics")]
@@ -513,6 +598,8 @@ impl Gate {
             self.publish_metrics_at(&snapshot, now);
         }
         self.emit(&verdict, now, peer, tls);
+        #[cfg(feature = "audit")]
+        self.audit(&verdict, now, Some(chain), peer, &snapshot);
         verdict
     }
 
@@ -542,6 +629,8 @@ impl Gate {
             crate::metrics::forwarded_refused(verdict.code());
         }
         self.emit(&verdict, now, peer, tls);
+        #[cfg(feature = "audit")]
+        self.audit(&verdict, now, None, peer, &snapshot);
         verdict
     }
 
@@ -661,6 +750,13 @@ impl Gate {
         if let Some(memo) = memo {
             if let Some(mut verdict) = memo.get(self.inner.id, generation, chain, now) {
                 verdict.cached = true;
+                // A memoized accept (or observe) is the verdict already recorded on the
+                // connection's first request; each refusal is recorded, memoized or not.
+                #[cfg(feature = "audit")]
+                if verdict.refused {
+                    let snapshot = self.inner.current.load();
+                    self.audit(&verdict, now, Some(chain), peer(), &snapshot);
+                }
                 return verdict;
             }
         }
@@ -804,6 +900,29 @@ impl Gate {
     /// The verdict cache.
     pub fn cache(&self) -> &VerdictCache {
         &self.inner.cache
+    }
+
+    /// Hands `verdict` to the audit log, if the gate has one and it records this action.
+    #[cfg(feature = "audit")]
+    fn audit(
+        &self,
+        verdict: &Verdict,
+        now: UnixTime,
+        chain: Option<&PeerChain>,
+        peer: Option<SocketAddr>,
+        snapshot: &Snapshot,
+    ) {
+        if let Some(recorder) = &self.inner.recorder {
+            if recorder.wants(verdict.action()) {
+                recorder.record(AuditedVerdict {
+                    time: now,
+                    verdict: verdict.clone(),
+                    chain: chain.cloned(),
+                    peer,
+                    snapshot: Arc::clone(&snapshot.audit),
+                });
+            }
+        }
     }
 
     fn emit(

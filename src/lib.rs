@@ -62,6 +62,10 @@ pub mod watch;
 #[cfg_attr(docsrs, doc(cfg(feature = "enroll")))]
 pub mod enroll;
 
+#[cfg(feature = "audit")]
+#[cfg_attr(docsrs, doc(cfg(feature = "audit")))]
+pub mod audit;
+
 // The README's Rust blocks, compiled by `cargo test --doc` (they need the `axum`, `server` and
 // `enroll` features and the ring provider; without them they are skipped, not failed).
 #[cfg(all(

@@ -48,6 +48,9 @@ pub const CACHE_ENTRIES: &str = "certgate_cache_entries";
 pub const CACHE_BYTES: &str = "certgate_cache_bytes";
 /// TLS connections the server holds open (`server::serve`).
 pub const OPEN_CONNECTIONS: &str = "certgate_open_connections";
+/// Verdict records the audit log dropped because its queue was full (a stalled disk) or a
+/// write failed (feature `audit`); the log shows each run of them as a `gap` record.
+pub const AUDIT_DROPPED_TOTAL: &str = "certgate_audit_dropped_total";
 
 /// Requests by TLS fingerprint, for apps with `tls_fingerprints.learn = true`: labels `app`
 /// and `ja4` (at most 64 distinct values per app, the rest counted as `other`).
@@ -72,6 +75,7 @@ pub const NAMES: &[&str] = &[
     OPEN_CONNECTIONS,
     TLS_FINGERPRINTS_TOTAL,
     QUARANTINES_TOTAL,
+    AUDIT_DROPPED_TOTAL,
 ];
 
 /// Registers the `# HELP` text (and unit) of every metric with the installed recorder.
@@ -80,6 +84,10 @@ pub const NAMES: &[&str] = &[
 pub fn describe() {
     use ::metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
     describe_counter!(REQUESTS_TOTAL, "Requests by verdict code, action and app.");
+    describe_counter!(
+        AUDIT_DROPPED_TOTAL,
+        "Verdict records the audit log dropped (queue full or write failed)."
+    );
     describe_counter!(
         CONNECTIONS_REFUSED_TOTAL,
         "Connections closed before any request, by reason code."

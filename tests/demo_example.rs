@@ -5,7 +5,8 @@
     feature = "server",
     feature = "issue",
     feature = "metrics",
-    feature = "watch"
+    feature = "watch",
+    feature = "audit"
 ))]
 // Test code: panics are failures.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -38,6 +39,7 @@ fn args(dir: &Path, port: u16) -> Args {
         dir: dir.to_path_buf(),
         plain: false,
         metrics_port: None,
+        audit_log: None,
     }
 }
 
@@ -164,4 +166,17 @@ async fn curl_with_the_demo_p12_gets_200_and_the_revoked_app_403() {
     let store = certgate::issue::Store::open_existing(dir.join("certgate.db")).unwrap();
     let (issued, revoked_count) = store.counts().unwrap();
     assert_eq!((issued, revoked_count), (3, 1));
+}
+
+#[tokio::test]
+async fn the_demo_writes_an_audit_log_that_verifies() {
+    let tmp = tempfile::tempdir().unwrap();
+    let log = tmp.path().join("verdicts.log");
+    let mut args = args(&tmp.path().join("demo-pki"), 0);
+    args.audit_log = Some(log.clone());
+    server_example::run(&args, async {}).await.unwrap();
+    let report =
+        certgate::audit::verify(&certgate::audit::log_files(&log).unwrap(), false).unwrap();
+    assert!(report.intact, "{report:?}");
+    assert_eq!(report.records, 1, "the writer's start record: {report:?}");
 }

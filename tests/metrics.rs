@@ -9,7 +9,8 @@
     feature = "server",
     feature = "issue",
     feature = "metrics",
-    feature = "watch"
+    feature = "watch",
+    feature = "audit"
 ))]
 // Test code: panics are failures.
 #![allow(
@@ -120,6 +121,7 @@ async fn the_demo_counts_every_request_and_promtool_accepts_the_exposition() {
         dir: dir.clone(),
         plain: false,
         metrics_port: Some(metrics_port),
+        audit_log: Some(tmp.path().join("verdicts.log")),
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = server_example::run(&demo_args, async {
@@ -170,6 +172,16 @@ async fn the_demo_counts_every_request_and_promtool_accepts_the_exposition() {
     for r in [&genuine, &revoked, &other, &none] {
         assert_eq!(connects(r), 1, "one connection per curl: {r:?}");
     }
+
+    // The demo's audit log (--audit-log): the genuine app's connection is recorded once (its
+    // later requests are memoized accepts), every refused request once: 1 + 5 + 2 + 1.
+    let files = certgate::audit::log_files(tmp.path().join("verdicts.log")).unwrap();
+    let report = certgate::audit::verify(&files, false).unwrap();
+    assert!(report.intact, "{report:?}");
+    assert_eq!(report.verdicts, 9, "{report:?}");
+    let replayed = certgate::audit::replay(&files).unwrap();
+    assert!(replayed.reproduced, "{replayed:?}");
+    assert_eq!(replayed.replayed, 9, "{replayed:?}");
 
     promtool(&text);
 

@@ -49,6 +49,8 @@ pub(crate) struct Args {
     pub(crate) plain: bool,
     /// Serve Prometheus text at `http://127.0.0.1:N/metrics` (server example only).
     pub(crate) metrics_port: Option<u16>,
+    /// Record every verdict in this hash-chained audit log (server example only).
+    pub(crate) audit_log: Option<PathBuf>,
 }
 
 impl Args {
@@ -71,7 +73,8 @@ impl Args {
              \n  --port N       port on 127.0.0.1 (default {default_port})\
              \n  --dir DIR      demo PKI folder, generated when missing (default ./demo-pki)\
              \n  --plain        plain HTTP behind a proxy (server example; the policy needs [forwarded])\
-             \n  --metrics-port N  Prometheus text at http://127.0.0.1:N/metrics (server example)"
+             \n  --metrics-port N  Prometheus text at http://127.0.0.1:N/metrics (server example)\
+             \n  --audit-log PATH  hash-chained verdict log (server example; `certgate audit verify PATH`)"
         );
         let mut parsed = Self {
             policy: None,
@@ -79,6 +82,7 @@ impl Args {
             dir: PathBuf::from("demo-pki"),
             plain: false,
             metrics_port: None,
+            audit_log: None,
         };
         let mut args = std::env::args().skip(1);
         while let Some(arg) = args.next() {
@@ -91,6 +95,7 @@ impl Args {
             match arg.as_str() {
                 "--policy" => parsed.policy = Some(PathBuf::from(value("--policy"))),
                 "--dir" => parsed.dir = PathBuf::from(value("--dir")),
+                "--audit-log" => parsed.audit_log = Some(PathBuf::from(value("--audit-log"))),
                 "--plain" => parsed.plain = true,
                 "--port" => {
                     let text = value("--port");

@@ -4,6 +4,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use serde::Deserialize;
+use sha2::Digest as _;
 
 use super::{PolicyError, VerifierBuilder};
 use crate::verify::Limits;
@@ -196,13 +197,33 @@ fn yes() -> bool {
     true
 }
 
-/// Parses policy text (TOML, or JSON when `json`) into a builder; files are read from `base`.
-///
-/// `base` is `None` for offline parsing: every file reference is then an error.
+/// Where the files a policy names are read from.
+#[derive(Clone, Copy)]
+pub(crate) enum Files<'a> {
+    /// Offline parsing: every file reference is an error.
+    Offline,
+    /// The file system, relative paths against this directory.
+    Dir(&'a Path),
+    /// A snapshot in memory (the audit log's replay): the file's bytes by the path as the
+    /// policy writes it. Never touches the file system.
+    #[cfg_attr(not(feature = "audit"), allow(dead_code))]
+    Memory(&'a std::collections::HashMap<String, Vec<u8>>),
+}
+
+/// Reads the files a policy names, within one byte budget, and remembers what it read: the
+/// path as written, the resolved path (file system only) and the SHA-256 of the bytes.
+struct Loader<'a> {
+    files: Files<'a>,
+    budget: u64,
+    read: Vec<super::NamedFile>,
+}
+
+/// Parses policy text (TOML, or JSON when `json`) into a builder, reading the files it names
+/// from `files`.
 pub(super) fn parse(
     text: &str,
     json: bool,
-    base: Option<&Path>,
+    files: Files<'_>,
 ) -> Result<VerifierBuilder, PolicyError> {
     let file: PolicyFile = if json {
         serde_json::from_str(text).map_err(|e| {
@@ -228,13 +249,17 @@ pub(super) fn parse(
     b.modes = file.modes.validate()?;
     // Each file has its own cap; this bounds them together (a policy can name one large CRL
     // thousands of times).
-    let mut budget = MAX_REFERENCED_BYTES;
+    let mut loader = Loader {
+        files,
+        budget: MAX_REFERENCED_BYTES,
+        read: Vec::new(),
+    };
 
     for (i, path) in file.trust.anchors.iter().enumerate() {
         let field = format!("trust.anchors[{i}]");
         b.note_file(&field, path);
-        for cert in read(base, path, &field, &mut budget, |p| {
-            crate::pem::read_certificates(p)
+        for cert in loader.read(path, &field, crate::pem::MAX_CERT_FILE_BYTES, |b| {
+            crate::pem::parse_certificates(b)
         })? {
             b.push_anchor(field.clone(), cert);
         }
@@ -242,8 +267,8 @@ pub(super) fn parse(
     for (i, path) in file.trust.intermediates.iter().enumerate() {
         let field = format!("trust.intermediates[{i}]");
         b.note_file(&field, path);
-        for cert in read(base, path, &field, &mut budget, |p| {
-            crate::pem::read_certificates(p)
+        for cert in loader.read(path, &field, crate::pem::MAX_CERT_FILE_BYTES, |b| {
+            crate::pem::parse_certificates(b)
         })? {
             b.push_intermediate(field.clone(), cert);
         }
@@ -253,8 +278,8 @@ pub(super) fn parse(
     for (i, path) in rev.crls.iter().enumerate() {
         let field = format!("revocation.crls[{i}]");
         b.note_file(&field, path);
-        for crl in read(base, path, &field, &mut budget, |p| {
-            crate::pem::read_crls(p)
+        for crl in loader.read(path, &field, crate::pem::MAX_CRL_FILE_BYTES, |b| {
+            crate::pem::parse_crls(b)
         })? {
             b.push_crl(field.clone(), crl);
         }
@@ -316,7 +341,7 @@ pub(super) fn parse(
     b = b.limits(file.limits);
     let has_forwarded = file.forwarded.is_some();
     if let Some(section) = file.forwarded {
-        b.forwarded = Some(forwarded(section, base, &mut budget)?);
+        b.forwarded = Some(forwarded(section, &mut loader)?);
     }
     b.signals = crate::signals::section::validate(
         file.signals,
@@ -356,8 +381,13 @@ pub(super) fn parse(
     }
     #[cfg(feature = "enroll")]
     {
-        b.enroll = enroll(file.enroll, &file.apps, base, &mut budget, &mut b)?;
+        b.enroll = enroll(file.enroll, &file.apps, &mut loader, &mut b)?;
     }
+    b.loaded = Some(super::Loaded {
+        text: text.into(),
+        json,
+        files: loader.read,
+    });
     Ok(b)
 }
 
@@ -367,8 +397,7 @@ pub(super) fn parse(
 fn enroll(
     section: Option<crate::enroll::policy::EnrollSection>,
     apps: &[App],
-    base: Option<&Path>,
-    budget: &mut u64,
+    loader: &mut Loader<'_>,
     b: &mut VerifierBuilder,
 ) -> Result<Option<crate::enroll::EnrollPolicy>, PolicyError> {
     use crate::enroll::android::{AndroidSettings, StatusList};
@@ -404,9 +433,11 @@ fn enroll(
         for (i, path) in section.android_roots.iter().enumerate() {
             let field = format!("enroll.android_roots[{i}]");
             b.note_file(&field, path);
-            roots.extend(read(base, path, &field, budget, |p| {
-                crate::pem::read_certificates(p)
-            })?);
+            roots.extend(
+                loader.read(path, &field, crate::pem::MAX_CERT_FILE_BYTES, |b| {
+                    crate::pem::parse_certificates(b)
+                })?,
+            );
         }
         AndroidSettings::with_roots(&roots, algorithms)
             .map_err(|e| PolicyError::new("enroll.android_roots", e.to_string()))?
@@ -419,8 +450,8 @@ fn enroll(
         Some(path) => {
             let field = "enroll.apple_root";
             b.note_file(field, path);
-            let mut certs = read(base, path, field, budget, |p| {
-                crate::pem::read_certificates(p)
+            let mut certs = loader.read(path, field, crate::pem::MAX_CERT_FILE_BYTES, |b| {
+                crate::pem::parse_certificates(b)
             })?;
             if certs.len() != 1 {
                 return Err(PolicyError::new(
@@ -441,15 +472,15 @@ fn enroll(
     if let Some(path) = &section.android_status_list {
         let field = "enroll.android_status_list";
         b.note_file(field, path);
-        let bytes = read(base, path, field, budget, |p| {
-            crate::pem::read_bounded(
-                p,
-                u64::try_from(crate::enroll::android::MAX_STATUS_LIST_BYTES).unwrap_or(u64::MAX),
-            )
-            .map(|bytes| vec![bytes])
-        })?;
-        let list = StatusList::from_json(bytes.first().map_or(&[][..], Vec::as_slice))
-            .map_err(|e| PolicyError::new(field, format!("{path}: {e}")))?;
+        let max = u64::try_from(crate::enroll::android::MAX_STATUS_LIST_BYTES).unwrap_or(u64::MAX);
+        let list = loader
+            .read(path, field, max, |b| {
+                StatusList::from_json(b)
+                    .map(|list| vec![list])
+                    .map_err(|e| e.to_string())
+            })?
+            .pop()
+            .ok_or_else(|| PolicyError::new(field, format!("{path}: empty")))?;
         policy = policy.status_list(list);
     }
     for (i, app) in apps.iter().enumerate() {
@@ -474,8 +505,7 @@ fn enroll(
 /// Validates `[forwarded]` and reads its proxy identity anchors, each checked as a trust anchor.
 fn forwarded(
     section: crate::forwarded::ForwardedSection,
-    base: Option<&Path>,
-    budget: &mut u64,
+    loader: &mut Loader<'_>,
 ) -> Result<crate::forwarded::ForwardedConfig, PolicyError> {
     let mut config = section
         .validate()
@@ -483,8 +513,8 @@ fn forwarded(
     if let Some(identity) = config.proxy_identity_mut() {
         for (i, path) in identity.anchor_files().to_vec().iter().enumerate() {
             let field = format!("forwarded.proxy_identity.anchors[{i}]");
-            for cert in read(base, path, &field, budget, |p| {
-                crate::pem::read_certificates(p)
+            for cert in loader.read(path, &field, crate::pem::MAX_CERT_FILE_BYTES, |b| {
+                crate::pem::parse_certificates(b)
             })? {
                 // The checks `trust.anchors` get under the strict profile, always.
                 let unusable = |why: String| {
@@ -542,28 +572,66 @@ fn pin(spec: &PinSpec, field: &str) -> Result<Pin, PolicyError> {
     Ok(pin)
 }
 
-/// Reads the file at `path` (relative to `base`) with `reader`, naming `field` on error.
 /// The most a policy's certificate and CRL files may add up to, in bytes.
 pub(crate) const MAX_REFERENCED_BYTES: u64 = 1 << 30;
 
-fn read<T>(
-    base: Option<&Path>,
-    path: &str,
-    field: &str,
-    budget: &mut u64,
-    reader: fn(&Path) -> Result<Vec<T>, String>,
-) -> Result<Vec<T>, PolicyError> {
-    let Some(base) = base else {
-        return Err(PolicyError::new(
-            field,
-            format!("file access is disabled: {path}"),
-        ));
-    };
-    let full = base.join(path);
-    // Sized before reading (the reader reports a missing file itself); a file that grows in
-    // between is still held to its own cap.
-    if let Ok(metadata) = std::fs::metadata(&full) {
-        *budget = budget.checked_sub(metadata.len()).ok_or_else(|| {
+impl Loader<'_> {
+    /// Reads the file at `path` (relative to the policy's directory), at most `max` bytes,
+    /// and parses it with `parse`, naming `field` on error.
+    fn read<T>(
+        &mut self,
+        path: &str,
+        field: &str,
+        max: u64,
+        parse: fn(&[u8]) -> Result<Vec<T>, String>,
+    ) -> Result<Vec<T>, PolicyError> {
+        let (bytes, resolved) = match self.files {
+            Files::Offline => {
+                return Err(PolicyError::new(
+                    field,
+                    format!("file access is disabled: {path}"),
+                ));
+            }
+            Files::Dir(base) => {
+                let full = base.join(path);
+                // Sized before reading (the reader reports a missing file itself); a file that
+                // grows in between is still held to its own cap.
+                if let Ok(metadata) = std::fs::metadata(&full) {
+                    self.charge(metadata.len(), path, field)?;
+                }
+                let bytes = crate::pem::read_bounded(&full, max).map_err(|e| {
+                    // Name the path as written in the policy, which is what the operator will
+                    // look for.
+                    PolicyError::new(field, e.replace(&full.display().to_string(), path))
+                })?;
+                (bytes, Some(full))
+            }
+            Files::Memory(map) => {
+                let bytes = map.get(path).ok_or_else(|| {
+                    PolicyError::new(field, format!("no such file in the snapshot: {path}"))
+                })?;
+                let len = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
+                self.charge(len, path, field)?;
+                if len > max {
+                    return Err(PolicyError::new(
+                        field,
+                        format!("{path} is larger than {max} bytes"),
+                    ));
+                }
+                (bytes.clone(), None)
+            }
+        };
+        let parsed = parse(&bytes).map_err(|e| PolicyError::new(field, format!("{path}: {e}")))?;
+        self.read.push(super::NamedFile {
+            name: path.to_string(),
+            path: resolved,
+            sha256: sha2::Sha256::digest(&bytes).into(),
+        });
+        Ok(parsed)
+    }
+
+    fn charge(&mut self, len: u64, path: &str, field: &str) -> Result<(), PolicyError> {
+        self.budget = self.budget.checked_sub(len).ok_or_else(|| {
             PolicyError::new(
                 field,
                 format!(
@@ -571,12 +639,8 @@ fn read<T>(
                 ),
             )
         })?;
+        Ok(())
     }
-    reader(&full).map_err(|e| {
-        // Name the path as written in the policy, which is what the operator will look for.
-        let e = e.replace(&full.display().to_string(), path);
-        PolicyError::new(field, e)
-    })
 }
 
 #[cfg(test)]
@@ -588,15 +652,24 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("certgate-budget-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("a.pem"), b"0123456789").unwrap();
-        let reader: fn(&Path) -> Result<Vec<u8>, String> = |p| Ok(std::fs::read(p).unwrap());
-        let mut budget = 25;
+        let parse: fn(&[u8]) -> Result<Vec<u8>, String> = |b| Ok(b.to_vec());
+        let mut loader = Loader {
+            files: Files::Dir(&dir),
+            budget: 25,
+            read: Vec::new(),
+        };
         for _ in 0..2 {
-            assert!(read(Some(&dir), "a.pem", "trust.anchors[0]", &mut budget, reader).is_ok());
+            assert!(loader.read("a.pem", "trust.anchors[0]", 100, parse).is_ok());
         }
-        assert_eq!(budget, 5);
-        let err = read(Some(&dir), "a.pem", "trust.anchors[2]", &mut budget, reader).unwrap_err();
+        assert_eq!(loader.budget, 5);
+        let err = loader
+            .read("a.pem", "trust.anchors[2]", 100, parse)
+            .unwrap_err();
         assert_eq!(err.field(), "trust.anchors[2]");
         assert!(err.message().contains("exceed"), "{err}");
+        // What was read is remembered, with its hash.
+        assert_eq!(loader.read.len(), 2);
+        assert_eq!(loader.read[0].name, "a.pem");
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

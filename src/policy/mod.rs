@@ -82,6 +82,59 @@ pub struct VerifierBuilder {
     /// The `[enroll]` section and the apps' enrollment rules; carried to the [`Policy`].
     #[cfg(feature = "enroll")]
     enroll: Option<crate::enroll::EnrollPolicy>,
+    /// The policy text and the files it read, when parsed from text.
+    loaded: Option<Loaded>,
+}
+
+/// A file a policy named and read: the path as the policy writes it, where it was read from
+/// (none for a snapshot in memory) and the SHA-256 of the bytes read.
+#[derive(Clone, Debug)]
+#[cfg_attr(not(feature = "audit"), allow(dead_code))]
+pub(crate) struct NamedFile {
+    pub(crate) name: String,
+    pub(crate) path: Option<PathBuf>,
+    pub(crate) sha256: [u8; 32],
+}
+
+/// What a policy was parsed from: its text and the files it read, in reading order.
+#[derive(Clone, Debug)]
+#[cfg_attr(not(feature = "audit"), allow(dead_code))]
+pub(crate) struct Loaded {
+    pub(crate) text: Arc<str>,
+    pub(crate) json: bool,
+    pub(crate) files: Vec<NamedFile>,
+}
+
+/// A policy's text and files, with the policy digest over them (see [`Policy::digest`]).
+#[derive(Debug)]
+#[cfg_attr(not(feature = "audit"), allow(dead_code))]
+pub(crate) struct PolicyOrigin {
+    pub(crate) loaded: Loaded,
+    pub(crate) digest: [u8; 32],
+}
+
+/// The policy digest: SHA-256 over a version tag, the format (TOML or JSON), the policy text
+/// and, for every file it read in reading order, the path as written and the SHA-256 of its
+/// bytes; each variable-length part prefixed by its length (8 bytes, big endian).
+pub(crate) fn policy_digest<'a>(
+    text: &str,
+    json: bool,
+    files: impl IntoIterator<Item = (&'a str, &'a [u8; 32])>,
+) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    let mut part = |bytes: &[u8]| {
+        hasher.update(u64::try_from(bytes.len()).unwrap_or(u64::MAX).to_be_bytes());
+        hasher.update(bytes);
+    };
+    part(b"certgate-policy-v1");
+    part(if json { b"json" } else { b"toml" });
+    part(text.as_bytes());
+    for (name, sha256) in files {
+        part(name.as_bytes());
+        part(sha256);
+    }
+    hasher.finalize().into()
 }
 
 impl Default for VerifierBuilder {
@@ -119,6 +172,7 @@ impl VerifierBuilder {
             signals: None,
             #[cfg(feature = "enroll")]
             enroll: None,
+            loaded: None,
         }
     }
 
@@ -610,6 +664,8 @@ pub struct Policy {
     /// Enrollment settings (`[enroll]` and the apps' `android`/`ios` rules).
     #[cfg(feature = "enroll")]
     enroll: Option<Arc<crate::enroll::EnrollPolicy>>,
+    /// The text and files a loaded policy came from, and its digest.
+    origin: Option<Arc<PolicyOrigin>>,
 }
 
 impl Policy {
@@ -622,7 +678,7 @@ impl Policy {
     pub fn load(path: impl AsRef<Path>) -> Result<Self, PolicyError> {
         let path = path.as_ref();
         let mut policy =
-            Self::from_builder(Self::builder_from_file(path)?).map_err(|e| e.in_file(path))?;
+            Self::from_parsed(Self::builder_from_file(path)?).map_err(|e| e.in_file(path))?;
         policy.source = Some(path.to_path_buf());
         Ok(policy)
     }
@@ -634,6 +690,23 @@ impl Policy {
     ///
     /// The [`PolicyError`] of [`VerifierBuilder::build`].
     pub fn from_builder(mut builder: VerifierBuilder) -> Result<Self, PolicyError> {
+        // The caller may have changed the builder since it was read: its text no longer
+        // describes it, so the policy gets no digest.
+        builder.loaded = None;
+        Self::from_parsed(builder)
+    }
+
+    /// [`Policy::from_builder`] for a builder straight from [`file::parse`]: the text and
+    /// files it was read from are kept, with their digest.
+    fn from_parsed(mut builder: VerifierBuilder) -> Result<Self, PolicyError> {
+        let origin = builder.loaded.take().map(|loaded| {
+            let digest = policy_digest(
+                &loaded.text,
+                loaded.json,
+                loaded.files.iter().map(|f| (f.name.as_str(), &f.sha256)),
+            );
+            Arc::new(PolicyOrigin { loaded, digest })
+        });
         let modes = Arc::new(std::mem::take(&mut builder.modes));
         let forwarded = builder.forwarded.take().map(Arc::new);
         let signals = builder.signals.take().map(Arc::new);
@@ -663,6 +736,7 @@ impl Policy {
             files: files.into(),
             #[cfg(feature = "enroll")]
             enroll,
+            origin,
         })
     }
 
@@ -682,7 +756,8 @@ impl Policy {
         let json = path
             .extension()
             .is_some_and(|e| e.eq_ignore_ascii_case("json"));
-        let mut builder = file::parse(&text, json, Some(base)).map_err(|e| e.in_file(path))?;
+        let mut builder =
+            file::parse(&text, json, file::Files::Dir(base)).map_err(|e| e.in_file(path))?;
         builder.source = Some(path.to_path_buf());
         Ok(builder)
     }
@@ -693,7 +768,18 @@ impl Policy {
     ///
     /// A [`PolicyError`] naming the field.
     pub fn from_toml_str(text: &str, base: &Path) -> Result<Self, PolicyError> {
-        Self::from_builder(file::parse(text, false, Some(base))?)
+        Self::from_parsed(file::parse(text, false, file::Files::Dir(base))?)
+    }
+
+    /// Builds a policy from its text and the bytes of the files it names (by the path as the
+    /// policy writes it), touching no file system: the audit log's replay of a snapshot.
+    #[cfg(feature = "audit")]
+    pub(crate) fn from_snapshot(
+        text: &str,
+        json: bool,
+        files: &HashMap<String, Vec<u8>>,
+    ) -> Result<Self, PolicyError> {
+        Self::from_parsed(file::parse(text, json, file::Files::Memory(files))?)
     }
 
     /// Parses and validates policy text (TOML, or JSON when `json`) without touching the file
@@ -709,7 +795,7 @@ impl Policy {
     ///
     /// A [`PolicyError`] naming the field.
     pub fn parse_offline(text: &str, json: bool) -> Result<VerifierBuilder, PolicyError> {
-        let builder = file::parse(text, json, None)?;
+        let builder = file::parse(text, json, file::Files::Offline)?;
         check_limits(&builder.limits)?;
         Ok(builder)
     }
@@ -726,7 +812,22 @@ impl Policy {
             files: Arc::new([]),
             #[cfg(feature = "enroll")]
             enroll: None,
+            origin: None,
         }
+    }
+
+    /// The policy digest: SHA-256 over the policy text and every file it named, as they were
+    /// read when the policy was loaded (computed once, at load). `None` for a policy built in
+    /// code or from a [`VerifierBuilder`] (its text no longer describes it). The audit log
+    /// records it with every verdict.
+    pub fn digest(&self) -> Option<[u8; 32]> {
+        self.origin.as_ref().map(|o| o.digest)
+    }
+
+    /// The text and files the policy was loaded from, with the digest.
+    #[cfg(feature = "audit")]
+    pub(crate) fn origin(&self) -> Option<&Arc<PolicyOrigin>> {
+        self.origin.as_ref()
     }
 
     /// The files the policy file names (anchors, intermediates, CRLs), as `(field, path)`

@@ -8,6 +8,7 @@ pub(crate) const BIT_STRING: u8 = 0x03;
 pub(crate) const OID: u8 = 0x06;
 pub(crate) const BOOLEAN: u8 = 0x01;
 pub(crate) const INTEGER: u8 = 0x02;
+pub(crate) const OCTET_STRING: u8 = 0x04;
 /// `[0]` constructed: the version of a TBSCertificate.
 pub(crate) const CONTEXT_0: u8 = 0xa0;
 

@@ -509,6 +509,17 @@ impl Verifier {
         &self.limits
     }
 
+    /// The cRLNumber of every configured CRL, in load order, as `(field, lower-case hex)`
+    /// (`None` for a CRL without one). For the audit log.
+    #[cfg(feature = "audit")]
+    pub(crate) fn crl_numbers(&self) -> Vec<(String, Option<String>)> {
+        self.revocation
+            .crls
+            .iter()
+            .map(|crl| (crl.origin.clone(), crl.number.clone()))
+            .collect()
+    }
+
     /// Checks one candidate path that rustls-webpki has validated (signatures, and validity
     /// and EKU at the path-building time): the validity of every certificate at `now`, the
     /// strict profile, revocation and pins. Every failing check is listed, the first first.

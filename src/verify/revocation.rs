@@ -63,6 +63,9 @@ pub(crate) struct LoadedCrl {
     issuer: Box<[u8]>,
     scope: Option<IdpScope>,
     pub(crate) next_update: UnixTime,
+    /// The cRLNumber, lower-case hex of its INTEGER content octets, when the CRL has one.
+    #[cfg_attr(not(feature = "audit"), allow(dead_code))]
+    pub(crate) number: Option<String>,
     serials: SerialIndex,
     /// Issuer SPKIs (DER) this CRL's signature was checked under, and the outcome.
     verified: RwLock<Vec<(Box<[u8]>, bool)>>,
@@ -105,7 +108,7 @@ impl LoadedCrl {
         serials.seal();
         let (next_update, crl_number) = tbs_facts(der).map_err(|_| "malformed CRL".to_string())?;
         if strict {
-            match crl_number {
+            match crl_number.as_ref().map(|(critical, _)| *critical) {
                 None => {
                     return Err(
                         "profile violation (crl_number_missing): the CRL has no cRLNumber".into(),
@@ -124,6 +127,9 @@ impl LoadedCrl {
             issuer,
             scope,
             next_update,
+            number: crl_number
+                .filter(|(_, number)| !number.is_empty())
+                .map(|(_, number)| crate::hex(&number)),
             serials,
             verified: RwLock::new(Vec::new()),
         })
@@ -397,7 +403,10 @@ impl IdpScope {
 }
 
 /// Reads nextUpdate and the cRLNumber's criticality (`None` when absent) from a CRL.
-fn tbs_facts(crl: &[u8]) -> Result<(UnixTime, Option<bool>), der::BadDer> {
+/// The CRL's nextUpdate, and its cRLNumber extension when present: (critical, the INTEGER's
+/// content octets).
+#[allow(clippy::type_complexity)]
+fn tbs_facts(crl: &[u8]) -> Result<(UnixTime, Option<(bool, Vec<u8>)>), der::BadDer> {
     let parts = der::signed_parts(crl)?;
     let mut tbs = Reader::new(parts.tbs.value);
     tbs.expect(der::INTEGER)?; // version (webpki insists on v2)
@@ -419,7 +428,13 @@ fn tbs_facts(crl: &[u8]) -> Result<(UnixTime, Option<bool>), der::BadDer> {
                 .is_some_and(|b| b.value == [0xff]);
             // id-ce-cRLNumber 2.5.29.20
             if oid.value == [0x55, 0x1d, 0x14] {
-                crl_number = Some(critical);
+                // Read leniently: the number is reported (audit log), never judged here.
+                let number = ext
+                    .expect(der::OCTET_STRING)
+                    .and_then(|value| Reader::new(value.value).expect(der::INTEGER))
+                    .map(|n| n.value.to_vec())
+                    .unwrap_or_default();
+                crl_number = Some((critical, number));
             }
         }
     }

@@ -17,6 +17,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 use rustls_pki_types::{ServerName, UnixTime};
 use serde::Serialize;
 
+#[cfg(feature = "audit")]
+mod audit;
 mod inspect;
 #[cfg(feature = "issue")]
 mod lifecycle;
@@ -68,6 +70,10 @@ enum Command {
     /// The sha256/<base64> SPKI pin of a certificate, key or CSR.
     #[cfg(feature = "issue")]
     Pin(lifecycle::PinArgs),
+    /// Verdict log tools: `audit verify LOG`, `audit replay LOG`.
+    #[cfg(feature = "audit")]
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
 }
 
 #[derive(clap::Args)]
@@ -184,6 +190,8 @@ fn main() -> ExitCode {
         Command::Policy(c) => return policy_check::policy(c),
         #[cfg(feature = "issue")]
         Command::Pin(a) => return lifecycle::pin(a),
+        #[cfg(feature = "audit")]
+        Command::Audit(c) => return audit::run(c),
     };
     result.unwrap_or_else(fail)
 }
