@@ -1,7 +1,7 @@
 //! An axum server over mTLS that only answers genuine apps: the README's main example.
 //!
 //! ```text
-//! cargo run --features axum,server,issue,watch,metrics,audit --example server [-- --policy FILE] [--port N] [--dir DIR] [--plain] [--metrics-port N] [--audit-log PATH]
+//! cargo run --features axum,server,issue,watch,metrics,audit,enroll --example server [-- --policy FILE] [--port N] [--dir DIR] [--plain] [--metrics-port N] [--audit-log PATH] [--enroll]
 //! ```
 //!
 //! It binds the port first (a second instance on a busy port fails before it touches anything),
@@ -27,6 +27,11 @@
 //! `http://127.0.0.1:N/metrics` (`metrics-exporter-prometheus`'s recorder, rendered by an axum
 //! route; see the README's "Metrics").
 //!
+//! `--enroll` mounts the attested-enrollment router (`certgate::enroll`) at `/enroll`, outside
+//! the gate, issuing from the demo CA: an install that enrolls (Android Key Attestation or App
+//! Attest against the demo policy's `[apps.android]` / `[apps.ios]`, placeholders to replace
+//! with your app's) can call `/` with its certificate at once.
+//!
 //! `--audit-log PATH` records every verdict in a hash-chained JSON-lines log (rotated at
 //! 64 MiB into `PATH.1`, `PATH.2`, …; see the README's "Audit log"): check it with
 //! `certgate audit verify PATH`, re-run its decisions with `certgate audit replay PATH`.
@@ -51,6 +56,8 @@ use std::sync::Arc;
 use axum::routing::get;
 use axum::{Json, Router};
 use certgate::audit::{AuditConfig, AuditLog};
+use certgate::enroll::Enrollment;
+use certgate::issue::Ca;
 use certgate::{AppId, CertGateLayer, Gate, HandshakeMode, PeerIdentity, Policy, server};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use serde_json::{Value, json};
@@ -128,6 +135,16 @@ pub(crate) async fn run(
         );
     }
     let gate = builder.build()?;
+    // The enrollment router (outside the gate: an install enrolls before it has a certificate).
+    let enroll = if args.enroll {
+        let enrollment = Enrollment::builder(gate.clone(), Ca::open(&pki.dir, None)?)
+            .show_detail()
+            .build()
+            .map_err(|e| format!("--enroll: {} ({e})", policy_path.display()))?;
+        Some(enrollment.router())
+    } else {
+        None
+    };
     // Reload on file change (the policy and every file it names); SIGHUP keeps working too.
     let _watcher = gate.watch(&policy_path)?;
     // Stops serving metrics when `run` returns.
@@ -139,9 +156,12 @@ pub(crate) async fn run(
     if args.plain {
         // Behind a proxy: plain HTTP/1.1 and h2c; the layer reads the TCP peer from axum's
         // ConnectInfo to decide whether the forwarded header may be believed.
-        let app = Router::new()
-            .route("/", get(whoami))
-            .layer(CertGateLayer::new(gate.clone()).show_detail());
+        let app = with_enrollment(
+            Router::new()
+                .route("/", get(whoami))
+                .layer(CertGateLayer::new(gate.clone()).show_detail()),
+            enroll,
+        );
         #[cfg(unix)]
         reload_on_sighup(gate.clone(), &policy_path)?;
         println!("certgate demo server (plain HTTP, behind a proxy) on http://127.0.0.1:{port}/");
@@ -162,15 +182,27 @@ pub(crate) async fn run(
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let tls = server::TlsConfig::new(&gate, provider, chain, key, HandshakeMode::Defer)?;
 
-    let app = Router::new()
-        .route("/", get(whoami))
-        .layer(CertGateLayer::new(gate.clone()).show_detail());
+    let enrolling = enroll.is_some();
+    let app = with_enrollment(
+        Router::new()
+            .route("/", get(whoami))
+            .layer(CertGateLayer::new(gate.clone()).show_detail()),
+        enroll,
+    );
 
     // Install the SIGHUP handler before telling anyone the pid: SIGHUP's default is to exit.
     #[cfg(unix)]
     reload_on_sighup(gate.clone(), &policy_path)?;
 
     print_banner(&pki, &policy_path, port);
+    if enrolling {
+        println!();
+        println!("Attested enrollment (no client certificate needed):");
+        println!(
+            "curl --cacert {} -X POST https://localhost:{port}/enroll/challenge",
+            demo_pki::quote(&pki.path("root.pem"))
+        );
+    }
 
     server::serve(listener, tls, app, shutdown).await?;
     println!("stopped");
@@ -223,6 +255,14 @@ fn serve_metrics(
     Ok(AbortOnDrop(tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
     })))
+}
+
+/// `gated` with the enrollment routes nested at `/enroll`, outside its layer.
+fn with_enrollment(gated: Router, enroll: Option<Router>) -> Router {
+    match enroll {
+        Some(routes) => gated.nest("/enroll", routes),
+        None => gated,
+    }
 }
 
 /// Aborts its task when dropped.

@@ -6,7 +6,8 @@
     feature = "issue",
     feature = "metrics",
     feature = "watch",
-    feature = "audit"
+    feature = "audit",
+    feature = "enroll"
 ))]
 // Test code: panics are failures.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -40,6 +41,7 @@ fn args(dir: &Path, port: u16) -> Args {
         plain: false,
         metrics_port: None,
         audit_log: None,
+        enroll: false,
     }
 }
 
@@ -96,11 +98,16 @@ async fn a_second_demo_on_a_busy_port_fails_before_touching_the_pki() {
 
 /// Runs curl in the demo folder; returns (HTTP status, body).
 fn curl(dir: &Path, port: u16, cert_args: &[&str]) -> (String, String) {
+    curl_path(dir, port, cert_args, "/")
+}
+
+/// Runs curl in the demo folder for `path`; returns (HTTP status, body).
+fn curl_path(dir: &Path, port: u16, cert_args: &[&str], path: &str) -> (String, String) {
     let out = std::process::Command::new("curl")
         .args(["--silent", "--show-error", "--max-time", "20"])
         .args(["--cacert", "root.pem", "--write-out", "\n%{http_code}"])
         .args(cert_args)
-        .arg(format!("https://localhost:{port}/"))
+        .arg(format!("https://localhost:{port}{path}"))
         .current_dir(dir)
         .output()
         .unwrap_or_else(|e| panic!("cannot run curl: {e}; .ci/run installs it"));
@@ -122,7 +129,8 @@ async fn curl_with_the_demo_p12_gets_200_and_the_revoked_app_403() {
         free.local_addr().unwrap().port()
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let demo_args = args(&dir, port);
+    let mut demo_args = args(&dir, port);
+    demo_args.enroll = true;
     let server = server_example::run(&demo_args, async {
         let _ = stopped.await;
     });
@@ -146,6 +154,8 @@ async fn curl_with_the_demo_p12_gets_200_and_the_revoked_app_403() {
             [
                 curl(&d, port, &["--cert-type", "P12", "--cert", "app.p12:demo"]),
                 curl(&d, port, &["--cert", "revoked.pem", "--key", "revoked.key"]),
+                // --enroll: the enrollment router answers without a client certificate.
+                curl_path(&d, port, &["-X", "POST"], "/enroll/challenge"),
             ]
         })
         .await
@@ -153,7 +163,7 @@ async fn curl_with_the_demo_p12_gets_200_and_the_revoked_app_403() {
         let _ = stop.send(());
         results
     };
-    let (served, [genuine, revoked]) = tokio::join!(server, client);
+    let (served, [genuine, revoked, challenge]) = tokio::join!(server, client);
     served.unwrap();
     assert_eq!(genuine.0, "200", "{genuine:?}");
     assert!(
@@ -161,6 +171,13 @@ async fn curl_with_the_demo_p12_gets_200_and_the_revoked_app_403() {
         "{genuine:?}"
     );
     assert_eq!(revoked.0, "403", "{revoked:?}");
+    assert_eq!(challenge.0, "200", "{challenge:?}");
+    let challenge: serde_json::Value = serde_json::from_str(&challenge.1).unwrap();
+    assert_eq!(
+        challenge["challenge"].as_str().unwrap().len(),
+        43,
+        "{challenge}"
+    );
     assert!(revoked.1.contains("\"code\":\"revoked\""), "{revoked:?}");
     // The revoked certificate is the CA database's record, not a hand-made CRL entry.
     let store = certgate::issue::Store::open_existing(dir.join("certgate.db")).unwrap();

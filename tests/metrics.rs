@@ -10,7 +10,8 @@
     feature = "issue",
     feature = "metrics",
     feature = "watch",
-    feature = "audit"
+    feature = "audit",
+    feature = "enroll"
 ))]
 // Test code: panics are failures.
 #![allow(
@@ -122,6 +123,7 @@ async fn the_demo_counts_every_request_and_promtool_accepts_the_exposition() {
         plain: false,
         metrics_port: Some(metrics_port),
         audit_log: Some(tmp.path().join("verdicts.log")),
+        enroll: true,
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = server_example::run(&demo_args, async {

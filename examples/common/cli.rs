@@ -51,6 +51,9 @@ pub(crate) struct Args {
     pub(crate) metrics_port: Option<u16>,
     /// Record every verdict in this hash-chained audit log (server example only).
     pub(crate) audit_log: Option<PathBuf>,
+    /// Mount the attested-enrollment router at `/enroll`, outside the gate, issuing from the
+    /// demo CA (server example only; the policy needs an `[enroll]` section).
+    pub(crate) enroll: bool,
 }
 
 impl Args {
@@ -74,7 +77,8 @@ impl Args {
              \n  --dir DIR      demo PKI folder, generated when missing (default ./demo-pki)\
              \n  --plain        plain HTTP behind a proxy (server example; the policy needs [forwarded])\
              \n  --metrics-port N  Prometheus text at http://127.0.0.1:N/metrics (server example)\
-             \n  --audit-log PATH  hash-chained verdict log (server example; `certgate audit verify PATH`)"
+             \n  --audit-log PATH  hash-chained verdict log (server example; `certgate audit verify PATH`)\
+             \n  --enroll       attested enrollment at /enroll (server example; the policy needs [enroll])"
         );
         let mut parsed = Self {
             policy: None,
@@ -83,6 +87,7 @@ impl Args {
             plain: false,
             metrics_port: None,
             audit_log: None,
+            enroll: false,
         };
         let mut args = std::env::args().skip(1);
         while let Some(arg) = args.next() {
@@ -97,6 +102,7 @@ impl Args {
                 "--dir" => parsed.dir = PathBuf::from(value("--dir")),
                 "--audit-log" => parsed.audit_log = Some(PathBuf::from(value("--audit-log"))),
                 "--plain" => parsed.plain = true,
+                "--enroll" => parsed.enroll = true,
                 "--port" => {
                     let text = value("--port");
                     parsed.port = text.parse().unwrap_or_else(|_| {

@@ -64,6 +64,22 @@ crls = ["intermediate.crl.pem", "root.crl.pem"]
 
 [[apps]]
 id = "com.example.shop"
+
+# Attested enrollment (the server example's --enroll): who may enroll as the shop app. The values
+# are placeholders: put your app's package name, release signing certificate SHA-256, Apple team
+# and bundle ids (see the README, "Attested enrollment").
+[apps.android]
+package_names = ["com.example.shop"]
+signing_cert_sha256 = ["0000000000000000000000000000000000000000000000000000000000000000"]
+
+[apps.ios]
+team_id = "ABCDE12345"
+bundle_id = "com.example.shop"
+environment = "production"
+
+[enroll]
+certificate_days = 7
+challenge_ttl_seconds = 300
 "#;
 
 /// The demo folder's files, by absolute path.
