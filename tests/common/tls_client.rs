@@ -82,6 +82,16 @@ impl Http1 {
         server_ca: &CertificateDer<'static>,
         client: Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
     ) -> Self {
+        Self::connect_from(None, addr, server_ca, client).await
+    }
+
+    /// [`Http1::connect`] from the local address `from` (any of 127.0.0.0/8 on Linux).
+    pub async fn connect_from(
+        from: Option<IpAddr>,
+        addr: SocketAddr,
+        server_ca: &CertificateDer<'static>,
+        client: Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
+    ) -> Self {
         let mut roots = RootCertStore::empty();
         roots.add(server_ca.clone()).unwrap();
         let builder =

@@ -1,0 +1,265 @@
+//! Bot signals over real TLS on loopback (issue 13 §5), with certificates from `certgate::issue`
+//! and the policy read from a file:
+//!
+//! - the genuine app's TLS stack (rustls) and a script's (curl on OpenSSL) present the same
+//!   certificate: the JA4 learned from the app's traffic goes into the allowlist, and once
+//!   `tls_fingerprint_mismatch` is enforced the script is refused while the app passes;
+//! - one per-install certificate replayed from 50 loopback source addresses (127.0.0.10–59) at
+//!   over 100 requests/s is flagged `cert_cloning_suspected` within the first 100 requests,
+//!   while the genuine device (127.0.0.2) is never refused (the code is observed by default).
+#![cfg(all(
+    feature = "server",
+    feature = "axum",
+    feature = "issue",
+    feature = "ring"
+))]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod common;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use axum::Router;
+use axum::routing::get;
+use certgate::issue::{Ca, CaConfig, IssueRequest, Issued};
+use certgate::{
+    CertGateLayer, EventSink, Gate, HandshakeMode, Policy, Verdict, VerdictEvent, server,
+};
+use common::tls_client::{Http1, ServerPki, server_pki};
+use rustls_pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+
+const APP: &str = "com.example.shop";
+const INSTALL: &str = "0b7c3a52-9d3e-4c2f-8a61-2f4e5d6c7b8a";
+
+#[derive(Default)]
+struct Events(Mutex<Vec<VerdictEvent>>);
+
+impl EventSink for Events {
+    fn record(&self, event: &VerdictEvent) {
+        self.0.lock().unwrap().push(event.clone());
+    }
+}
+
+impl Events {
+    fn count(&self, code: &str) -> usize {
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|e| e.code == code || e.codes.iter().any(|c| *c == code))
+            .count()
+    }
+}
+
+fn policy_text(app_extra: &str, extra: &str) -> String {
+    format!(
+        "[trust]\nanchors = [\"root.pem\"]\nintermediates = [\"intermediate.pem\"]\n\n\
+         [revocation]\ncrls = [\"intermediate.crl.pem\", \"root.crl.pem\"]\n\n\
+         [[apps]]\nid = \"{APP}\"\n{app_extra}\n\n{extra}\n"
+    )
+}
+
+struct World {
+    _tmp: tempfile::TempDir,
+    dir: std::path::PathBuf,
+    issued: Issued,
+    gate: Gate,
+    events: Arc<Events>,
+    pki: ServerPki,
+    addr: SocketAddr,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+async fn world(app_extra: &str, extra: &str) -> World {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("ca");
+    let mut ca = Ca::init(&dir, &CaConfig::new("Signals E2E")).unwrap();
+    let issued = ca
+        .issue(&IssueRequest::new(APP).unwrap().install_id(INSTALL).unwrap())
+        .unwrap();
+    std::fs::write(dir.join("app.pem"), issued.chain_pem()).unwrap();
+    std::fs::write(dir.join("app.key"), issued.key_pem().unwrap()).unwrap();
+    std::fs::write(dir.join("policy.toml"), policy_text(app_extra, extra)).unwrap();
+    let events = Arc::new(Events::default());
+    let sink: Arc<dyn EventSink> = events.clone();
+    let gate = Gate::builder(Policy::load(dir.join("policy.toml")).unwrap())
+        .event_sink(sink)
+        .build()
+        .unwrap();
+    let pki = server_pki();
+    std::fs::write(dir.join("server-ca.pem"), &pki.ca_pem).unwrap();
+    let tls = server::TlsConfig::new(
+        &gate,
+        Arc::new(rustls::crypto::ring::default_provider()),
+        pki.chain.clone(),
+        pki.key.clone_key(),
+        HandshakeMode::Defer,
+    )
+    .unwrap();
+    let app = Router::new()
+        .route("/", get(|verdict: Verdict| async move { verdict.code() }))
+        .layer(CertGateLayer::new(gate.clone()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(server::serve(listener, tls, app, async move {
+        let _ = stopped.await;
+    }));
+    World {
+        _tmp: tmp,
+        dir,
+        issued,
+        gate,
+        events,
+        pki,
+        addr,
+        _stop: stop,
+    }
+}
+
+impl World {
+    fn client(
+        &self,
+    ) -> Option<(
+        Vec<rustls_pki_types::CertificateDer<'static>>,
+        PrivateKeyDer<'static>,
+    )> {
+        let key = PrivatePkcs8KeyDer::from(self.issued.key_pkcs8().unwrap().to_vec()).into();
+        Some((self.issued.chain(), key))
+    }
+
+    async fn rustls_from(&self, from: Ipv4Addr) -> Http1 {
+        Http1::connect_from(
+            Some(IpAddr::V4(from)),
+            self.addr,
+            &self.pki.ca,
+            self.client(),
+        )
+        .await
+    }
+}
+
+/// curl (OpenSSL) with the same certificate: (status, body).
+fn curl(dir: &Path, addr: SocketAddr) -> (u16, String) {
+    let out = std::process::Command::new("curl")
+        .args(["--silent", "--show-error", "--max-time", "20", "--http1.1"])
+        .args([
+            "--cacert",
+            "server-ca.pem",
+            "--cert",
+            "app.pem",
+            "--key",
+            "app.key",
+        ])
+        .args(["--write-out", "\n%{http_code}"])
+        .arg(format!("https://127.0.0.1:{}/", addr.port()))
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run curl: {e}; .ci/run installs it"));
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    let (body, status) = text.rsplit_once('\n').unwrap();
+    (status.parse().unwrap(), body.to_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_policy_tells_the_apps_tls_stack_from_a_scripts() {
+    let w = world("tls_fingerprints = { learn = true }", "").await;
+    // Learning: the app's own traffic (rustls) and, for contrast, a script's (curl).
+    let mut app = w.rustls_from(Ipv4Addr::new(127, 0, 0, 2)).await;
+    assert_eq!(app.request("GET", "/", "").await.status, 200);
+    let learned = w.gate.learned_fingerprints(APP);
+    assert_eq!(learned.len(), 1, "{learned:?}");
+    let app_ja4 = learned[0].0.clone();
+    assert!(app_ja4.starts_with("t13"), "{app_ja4}");
+    let dir = w.dir.clone();
+    let addr = w.addr;
+    let (status, _) = tokio::task::spawn_blocking(move || curl(&dir, addr))
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "learning refuses no one");
+    let learned = w.gate.learned_fingerprints(APP);
+    assert_eq!(
+        learned.len(),
+        2,
+        "curl's stack has its own JA4: {learned:?}"
+    );
+
+    // The operator allows the app's JA4 and enforces the code; the policy is reloaded.
+    std::fs::write(
+        w.dir.join("policy.toml"),
+        policy_text(
+            &format!("tls_fingerprints = {{ allow = [\"{app_ja4}\"], learn = true }}"),
+            "[modes]\nenforce = [\"tls_fingerprint_mismatch\"]",
+        ),
+    )
+    .unwrap();
+    w.gate.reload_from_file(w.dir.join("policy.toml")).unwrap();
+    let mut app = w.rustls_from(Ipv4Addr::new(127, 0, 0, 2)).await;
+    let reply = app.request("GET", "/", "").await;
+    assert_eq!((reply.status, reply.body.as_str()), (200, "accept"));
+    let dir = w.dir.clone();
+    let (status, body) = tokio::task::spawn_blocking(move || curl(&dir, addr))
+        .await
+        .unwrap();
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body.contains("\"code\":\"tls_fingerprint_mismatch\""),
+        "{body}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_per_install_certificate_replayed_from_50_loopback_addresses_is_flagged() {
+    let w = world(
+        "per_install = true",
+        "[signals.cloning]\nmax_addresses = 3\nwindow_seconds = 300\nmax_connections = 4\n\
+         quarantine_seconds = 3600",
+    )
+    .await;
+    let mut device = w.rustls_from(Ipv4Addr::new(127, 0, 0, 2)).await;
+    let started = Instant::now();
+    let mut requests = 0u32;
+    let mut first_flag = None;
+    let mut refused_genuine = 0;
+    let mut bots = Vec::new();
+    for i in 0..50u8 {
+        // The genuine device keeps using its connection…
+        let reply = device.request("GET", "/", "").await;
+        requests += 1;
+        if reply.status != 200 {
+            refused_genuine += 1;
+        }
+        // …while a bot farm replays its extracted certificate from 50 source addresses.
+        let mut bot = w.rustls_from(Ipv4Addr::new(127, 0, 0, 10 + i)).await;
+        let reply = bot.request("GET", "/", "").await;
+        requests += 1;
+        assert_eq!(reply.status, 200, "observed by default: {}", reply.body);
+        bots.push(bot);
+        if first_flag.is_none() && w.events.count("cert_cloning_suspected") > 0 {
+            first_flag = Some(requests);
+        }
+    }
+    let rate = f64::from(requests) / started.elapsed().as_secs_f64();
+    eprintln!(
+        "{requests} requests at {rate:.0}/s over real TLS; flagged at request {first_flag:?}"
+    );
+    assert!(rate > 100.0, "{rate:.0} requests/s");
+    let first_flag = first_flag.expect("the replay was never flagged");
+    assert!(first_flag <= 100, "flagged only at request {first_flag}");
+    assert_eq!(refused_genuine, 0);
+    // The genuine device's next request carries the observed signal, and is still served.
+    let reply = device.request("GET", "/", "").await;
+    assert_eq!(
+        (reply.status, reply.body.as_str()),
+        (200, "cert_cloning_suspected")
+    );
+}
