@@ -256,6 +256,24 @@ async fn a_per_install_certificate_replayed_from_50_loopback_addresses_is_flagge
     let first_flag = first_flag.expect("the replay was never flagged");
     assert!(first_flag <= 100, "flagged only at request {first_flag}");
     assert_eq!(refused_genuine, 0);
+    // Flagged for its addresses (not its connection count): the replays really came from
+    // distinct loopback sources.
+    let flagged = w
+        .events
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|e| e.code == "cert_cloning_suspected")
+        .cloned()
+        .unwrap();
+    let data = flagged.signal.unwrap();
+    assert!(data.addresses.unwrap() > 3, "{data:?}");
+    assert!(
+        flagged
+            .peer_addr
+            .is_some_and(|p| p.ip() != IpAddr::V4(Ipv4Addr::LOCALHOST))
+    );
     // The genuine device's next request carries the observed signal, and is still served.
     let reply = device.request("GET", "/", "").await;
     assert_eq!(

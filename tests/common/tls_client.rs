@@ -104,9 +104,16 @@ impl Http1 {
             None => builder.with_no_client_auth(),
         };
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
-        let tcp = within("TCP connect", TcpStream::connect(addr))
-            .await
-            .unwrap();
+        let tcp = match from {
+            None => within("TCP connect", TcpStream::connect(addr))
+                .await
+                .unwrap(),
+            Some(ip) => {
+                let socket = tokio::net::TcpSocket::new_v4().unwrap();
+                socket.bind(SocketAddr::new(ip, 0)).unwrap();
+                within("TCP connect", socket.connect(addr)).await.unwrap()
+            }
+        };
         let name = ServerName::IpAddress(addr.ip().into());
         let tls = within(
             "TLS connect",
