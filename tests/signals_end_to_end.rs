@@ -54,7 +54,7 @@ impl Events {
             .lock()
             .unwrap()
             .iter()
-            .filter(|e| e.code == code || e.codes.iter().any(|c| *c == code))
+            .filter(|e| e.code == code || e.codes.contains(&code))
             .count()
     }
 }
