@@ -59,6 +59,8 @@ pub mod issue;
 pub mod watch;
 
 #[cfg(feature = "enroll")]
+mod attest;
+#[cfg(feature = "enroll")]
 #[cfg_attr(docsrs, doc(cfg(feature = "enroll")))]
 pub mod enroll;
 

@@ -803,6 +803,21 @@ impl Rejection {
     }
 }
 
+/// The `'static` code equal to `code`, or a message listing the known ones.
+pub(crate) fn known_code(code: &str) -> Result<&'static str, String> {
+    Rejection::CODES
+        .iter()
+        .find(|c| **c == code)
+        .copied()
+        .ok_or_else(|| {
+            format!(
+                "unknown reason code {:?} (known: {})",
+                bounded_to(code, 64),
+                Rejection::CODES.join(", ")
+            )
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

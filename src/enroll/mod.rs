@@ -11,17 +11,11 @@
 //!
 //! Every refusal is an [`EnrollRejection`] with a stable [`code`](EnrollRejection::code).
 
-pub mod android;
-pub mod apple;
-mod cbor;
 pub mod challenge;
-mod error;
-pub(crate) mod policy;
 mod router;
 
-pub use self::error::EnrollRejection;
-pub use self::policy::{
-    AppEvidence, DEFAULT_CERTIFICATE_DAYS, DEFAULT_CHALLENGE_TTL_SECONDS, EnrollPolicy,
-    MAX_CERTIFICATE_DAYS, MAX_CHALLENGE_TTL_SECONDS,
-};
 pub use self::router::{EnrollSetupError, Enrollment, EnrollmentBuilder, MAX_BODY_BYTES};
+pub use crate::attest::{
+    AppEvidence, DEFAULT_CERTIFICATE_DAYS, DEFAULT_CHALLENGE_TTL_SECONDS, EnrollPolicy,
+    EnrollRejection, MAX_CERTIFICATE_DAYS, MAX_CHALLENGE_TTL_SECONDS, android, apple,
+};

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
 use super::challenge::{CHALLENGE_BYTES, ChallengeError, ChallengeStore, RateLimit};
-use super::{EnrollPolicy, EnrollRejection, android, apple};
+use crate::attest::{AppEvidence, EnrollPolicy, EnrollRejection, android, apple};
 use crate::issue::{Ca, InstallRecord, IssueError, IssueRequest, PublicKey, SubjectKey};
 use crate::verify::attestation::{AttestationFacts, Platform};
 use crate::{Gate, PeerChain};
@@ -400,7 +400,7 @@ fn rule<'a, T>(
     enroll: &'a EnrollPolicy,
     app_id: &str,
     platform: &str,
-    pick: fn(&'a super::AppEvidence) -> Option<&'a T>,
+    pick: fn(&'a AppEvidence) -> Option<&'a T>,
 ) -> Result<&'a T, Failure> {
     enroll.app(app_id).and_then(pick).ok_or_else(|| {
         EnrollRejection::AppNotAttested {

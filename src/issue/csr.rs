@@ -94,7 +94,7 @@ impl Csr {
         }
         let spki = info.subject_pki.raw.to_vec();
         let key = check_key(&info.subject_pki)?;
-        let algorithms = crate::policy::default_algorithms().ok_or_else(|| {
+        let algorithms = crate::verify::default_algorithms().ok_or_else(|| {
             IssueError::Unsupported("no signature algorithms: enable `ring` or `aws-lc-rs`".into())
         })?;
         crate::verify::revocation::verify_signed(&der, &spki, algorithms)

@@ -44,7 +44,7 @@ struct PolicyFile {
     /// nothing the gate decides).
     #[cfg(feature = "enroll")]
     #[serde(default)]
-    enroll: Option<crate::enroll::policy::EnrollSection>,
+    enroll: Option<crate::attest::policy::EnrollSection>,
     #[cfg(not(feature = "enroll"))]
     #[serde(default)]
     #[allow(dead_code, reason = "accepted and ignored without the enroll feature")]
@@ -162,7 +162,7 @@ struct App {
     /// `[apps.android]`: who may enroll as this app from Android (feature `enroll`).
     #[cfg(feature = "enroll")]
     #[serde(default)]
-    android: Option<crate::enroll::android::AndroidRule>,
+    android: Option<crate::attest::android::AndroidRule>,
     #[cfg(not(feature = "enroll"))]
     #[serde(default)]
     #[allow(dead_code, reason = "accepted and ignored without the enroll feature")]
@@ -170,7 +170,7 @@ struct App {
     /// `[apps.ios]`: who may enroll as this app from iOS (feature `enroll`).
     #[cfg(feature = "enroll")]
     #[serde(default)]
-    ios: Option<crate::enroll::apple::IosRule>,
+    ios: Option<crate::attest::apple::IosRule>,
     #[cfg(not(feature = "enroll"))]
     #[serde(default)]
     #[allow(dead_code, reason = "accepted and ignored without the enroll feature")]
@@ -358,7 +358,8 @@ pub(super) fn parse(
             })
             .collect(),
         has_forwarded,
-    )?;
+    )
+    .map_err(|e| PolicyError::new(e.field, e.message))?;
 
     for (i, spec) in file.pins.iter().enumerate() {
         let field = format!("pins[{i}]");
@@ -392,16 +393,16 @@ pub(super) fn parse(
 }
 
 /// Reads `[enroll]` and the apps' `android`/`ios` rules into an
-/// [`EnrollPolicy`](crate::enroll::EnrollPolicy); `None` without an `[enroll]` section.
+/// [`EnrollPolicy`](crate::attest::EnrollPolicy); `None` without an `[enroll]` section.
 #[cfg(feature = "enroll")]
 fn enroll(
-    section: Option<crate::enroll::policy::EnrollSection>,
+    section: Option<crate::attest::policy::EnrollSection>,
     apps: &[App],
     loader: &mut Loader<'_>,
     b: &mut VerifierBuilder,
-) -> Result<Option<crate::enroll::EnrollPolicy>, PolicyError> {
-    use crate::enroll::android::{AndroidSettings, StatusList};
-    use crate::enroll::apple::AppleSettings;
+) -> Result<Option<crate::attest::EnrollPolicy>, PolicyError> {
+    use crate::attest::android::{AndroidSettings, StatusList};
+    use crate::attest::apple::AppleSettings;
     let Some(section) = section else {
         if let Some(i) = apps
             .iter()
@@ -464,7 +465,7 @@ fn enroll(
                 .map_err(|e| PolicyError::new(field, format!("{path}: {e}")))?
         }
     };
-    let mut policy = crate::enroll::EnrollPolicy::with_settings(android, apple)
+    let mut policy = crate::attest::EnrollPolicy::with_settings(android, apple)
         .certificate_validity(Duration::from_secs(
             section.certificate_days.saturating_mul(86_400),
         ))
@@ -472,7 +473,7 @@ fn enroll(
     if let Some(path) = &section.android_status_list {
         let field = "enroll.android_status_list";
         b.note_file(field, path);
-        let max = u64::try_from(crate::enroll::android::MAX_STATUS_LIST_BYTES).unwrap_or(u64::MAX);
+        let max = u64::try_from(crate::attest::android::MAX_STATUS_LIST_BYTES).unwrap_or(u64::MAX);
         let list = loader
             .read(path, field, max, |b| {
                 StatusList::from_json(b)

@@ -81,7 +81,7 @@ pub struct VerifierBuilder {
     pub(crate) signals: Option<crate::signals::SignalsConfig>,
     /// The `[enroll]` section and the apps' enrollment rules; carried to the [`Policy`].
     #[cfg(feature = "enroll")]
-    enroll: Option<crate::enroll::EnrollPolicy>,
+    enroll: Option<crate::attest::EnrollPolicy>,
     /// The policy text and the files it read, when parsed from text.
     loaded: Option<Loaded>,
 }
@@ -604,28 +604,7 @@ fn check_limits(limits: &Limits) -> Result<(), PolicyError> {
     Ok(())
 }
 
-#[allow(clippy::unnecessary_wraps)]
-pub(crate) fn default_algorithms() -> Option<&'static [&'static dyn SignatureVerificationAlgorithm]>
-{
-    #[cfg(feature = "ring")]
-    {
-        return Some(
-            rustls::crypto::ring::default_provider()
-                .signature_verification_algorithms
-                .all,
-        );
-    }
-    #[cfg(all(feature = "aws-lc-rs", not(feature = "ring")))]
-    {
-        return Some(
-            rustls::crypto::aws_lc_rs::default_provider()
-                .signature_verification_algorithms
-                .all,
-        );
-    }
-    #[allow(unreachable_code)]
-    None
-}
+pub(crate) use crate::verify::default_algorithms;
 
 /// Compiles `forwarded.proxy_identity` (if any) with `main`'s signature algorithms.
 fn proxy_trust(
@@ -663,7 +642,7 @@ pub struct Policy {
     files: Arc<[(String, PathBuf)]>,
     /// Enrollment settings (`[enroll]` and the apps' `android`/`ios` rules).
     #[cfg(feature = "enroll")]
-    enroll: Option<Arc<crate::enroll::EnrollPolicy>>,
+    enroll: Option<Arc<crate::attest::EnrollPolicy>>,
     /// The text and files a loaded policy came from, and its digest.
     origin: Option<Arc<PolicyOrigin>>,
 }
@@ -905,7 +884,7 @@ impl Policy {
     /// the policy lets installs enroll at all.
     #[cfg(feature = "enroll")]
     #[cfg_attr(docsrs, doc(cfg(feature = "enroll")))]
-    pub fn enrollment(&self) -> Option<&crate::enroll::EnrollPolicy> {
+    pub fn enrollment(&self) -> Option<&crate::attest::EnrollPolicy> {
         self.enroll.as_deref()
     }
 
@@ -914,7 +893,7 @@ impl Policy {
     #[cfg(feature = "enroll")]
     #[cfg_attr(docsrs, doc(cfg(feature = "enroll")))]
     #[must_use]
-    pub fn with_enrollment(mut self, enroll: crate::enroll::EnrollPolicy) -> Self {
+    pub fn with_enrollment(mut self, enroll: crate::attest::EnrollPolicy) -> Self {
         self.enroll = Some(Arc::new(enroll));
         self
     }

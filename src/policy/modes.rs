@@ -90,20 +90,7 @@ impl ModesSection {
     }
 }
 
-/// The `'static` code equal to `code`, or a message listing the known ones.
-pub(crate) fn known_code(code: &str) -> Result<&'static str, String> {
-    Rejection::CODES
-        .iter()
-        .find(|c| **c == code)
-        .copied()
-        .ok_or_else(|| {
-            format!(
-                "unknown reason code {:?} (known: {})",
-                crate::rejection::bounded_to(code, 64),
-                Rejection::CODES.join(", ")
-            )
-        })
-}
+pub(crate) use crate::rejection::known_code;
 
 /// Why an unauthenticated code cannot be observed alone.
 pub(crate) fn unobservable_message(code: &str) -> String {

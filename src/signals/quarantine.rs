@@ -70,7 +70,7 @@ impl QuarantineConfig {
     /// An unknown code, a weight over 1 000 000, or a non-zero weight for `quarantined`
     /// (a quarantined request must not extend its own quarantine).
     pub fn weight(mut self, code: &str, weight: u32) -> Result<Self, String> {
-        let known = crate::policy::known_code(code)?;
+        let known = crate::rejection::known_code(code)?;
         if known == "quarantined" && weight != 0 {
             return Err("quarantined refusals add no score (weight must be 0)".into());
         }

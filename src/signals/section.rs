@@ -6,7 +6,23 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use super::{AppSignals, CloningConfig, QuarantineConfig, SignalsConfig};
-use crate::policy::PolicyError;
+
+/// A field of `[signals]` (or an app's signal fields) that does not validate; the policy
+/// loader turns it into a `PolicyError` naming the file.
+#[derive(Debug)]
+pub(crate) struct SectionError {
+    pub(crate) field: String,
+    pub(crate) message: String,
+}
+
+impl SectionError {
+    fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
 
 /// `[signals]` as written.
 #[derive(Debug, Default, Deserialize)]
@@ -106,7 +122,7 @@ pub(crate) fn validate(
     section: Option<SignalsSection>,
     apps: Vec<AppFields<'_>>,
     has_forwarded: bool,
-) -> Result<Option<SignalsConfig>, PolicyError> {
+) -> Result<Option<SignalsConfig>, SectionError> {
     let any_app = apps.iter().any(|(_, _, p, f)| *p || f.is_some());
     if section.is_none() && !any_app {
         return Ok(None);
@@ -116,13 +132,13 @@ pub(crate) fn validate(
     if let Some(store) = &section.store {
         match store.kind {
             StoreKind::Redis => {
-                return Err(PolicyError::new(
+                return Err(SectionError::new(
                     "signals.store.kind",
                     "the redis store needs feature `redis` (not built yet); use kind = \"embedded\"",
                 ));
             }
             StoreKind::Embedded if store.url.is_some() => {
-                return Err(PolicyError::new(
+                return Err(SectionError::new(
                     "signals.store.url",
                     "only for kind = \"redis\"",
                 ));
@@ -132,21 +148,21 @@ pub(crate) fn validate(
     }
     if let Some(name) = &section.fingerprint_header {
         if !has_forwarded {
-            return Err(PolicyError::new(
+            return Err(SectionError::new(
                 "signals.fingerprint_header",
                 "needs a [forwarded] section (the header is believed only from its trusted proxies)",
             ));
         }
         config = config
             .fingerprint_header(name)
-            .map_err(|e| PolicyError::new("signals.fingerprint_header", e))?;
+            .map_err(|e| SectionError::new("signals.fingerprint_header", e))?;
     }
     if let Some(q) = section.quarantine {
         let mut rule = QuarantineConfig::new(q.threshold, q.window_seconds, q.duration_seconds)
-            .map_err(|(field, e)| PolicyError::new(format!("signals.quarantine.{field}"), e))?;
+            .map_err(|(field, e)| SectionError::new(format!("signals.quarantine.{field}"), e))?;
         for (code, weight) in &q.weights {
             rule = rule.weight(code, *weight).map_err(|e| {
-                PolicyError::new(
+                SectionError::new(
                     format!(
                         "signals.quarantine.weights.{}",
                         crate::rejection::bounded_to(code, 64)
@@ -164,7 +180,7 @@ pub(crate) fn validate(
             c.max_connections,
             c.quarantine_seconds,
         )
-        .map_err(|(field, e)| PolicyError::new(format!("signals.cloning.{field}"), e))?
+        .map_err(|(field, e)| SectionError::new(format!("signals.cloning.{field}"), e))?
         .count_networks(c.count_networks);
         config = config.cloning(rule);
     }
@@ -173,7 +189,7 @@ pub(crate) fn validate(
             continue;
         }
         if per_install && config.cloning.is_none() {
-            return Err(PolicyError::new(
+            return Err(SectionError::new(
                 format!("{field}.per_install"),
                 "needs a [signals.cloning] section",
             ));
@@ -182,14 +198,14 @@ pub(crate) fn validate(
         if let Some(f) = fingerprints {
             for (j, ja4) in f.allow.iter().enumerate() {
                 app = app.allow(ja4).map_err(|e| {
-                    PolicyError::new(format!("{field}.tls_fingerprints.allow[{j}]"), e)
+                    SectionError::new(format!("{field}.tls_fingerprints.allow[{j}]"), e)
                 })?;
             }
             app = app.learn(f.learn);
         }
         config = config
             .app(id, app)
-            .map_err(|e| PolicyError::new(format!("{field}.id"), e))?;
+            .map_err(|e| SectionError::new(format!("{field}.id"), e))?;
     }
     Ok(Some(config))
 }

@@ -986,3 +986,25 @@ fn malformed(detail: impl Into<String>) -> Rejection {
         detail: detail.into(),
     }
 }
+#[allow(clippy::unnecessary_wraps)]
+pub(crate) fn default_algorithms() -> Option<&'static [&'static dyn SignatureVerificationAlgorithm]>
+{
+    #[cfg(feature = "ring")]
+    {
+        return Some(
+            rustls::crypto::ring::default_provider()
+                .signature_verification_algorithms
+                .all,
+        );
+    }
+    #[cfg(all(feature = "aws-lc-rs", not(feature = "ring")))]
+    {
+        return Some(
+            rustls::crypto::aws_lc_rs::default_provider()
+                .signature_verification_algorithms
+                .all,
+        );
+    }
+    #[allow(unreachable_code)]
+    None
+}

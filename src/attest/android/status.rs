@@ -75,11 +75,11 @@ impl StatusList {
             )));
         }
         let file: File = serde_json::from_slice(bytes)
-            .map_err(|e| StatusListError(crate::enroll::EnrollRejection::detail(e.to_string())))?;
+            .map_err(|e| StatusListError(crate::attest::EnrollRejection::detail(e.to_string())))?;
         let mut entries = HashMap::with_capacity(file.entries.len());
         for (serial, entry) in file.entries {
             let key = normalize_serial(&serial).ok_or_else(|| {
-                StatusListError(crate::enroll::EnrollRejection::detail(format!(
+                StatusListError(crate::attest::EnrollRejection::detail(format!(
                     "not a hex serial: {serial:?}"
                 )))
             })?;

@@ -139,7 +139,7 @@ impl AppleSettings {
             .unwrap_or_else(|_| CertificateDer::from(Vec::new()));
         Self {
             root,
-            algorithms: crate::policy::default_algorithms(),
+            algorithms: crate::verify::default_algorithms(),
         }
     }
 

@@ -188,7 +188,7 @@ impl AndroidSettings {
     /// tolerances, and the enabled provider feature's signature algorithms (an error without
     /// `ring` or `aws-lc-rs`: use [`AndroidSettings::with_roots`]).
     pub fn google() -> Result<Self, AndroidSettingsError> {
-        let algorithms = crate::policy::default_algorithms().ok_or_else(|| {
+        let algorithms = crate::verify::default_algorithms().ok_or_else(|| {
             AndroidSettingsError(
                 "no crypto provider feature: pass the provider's signature algorithms".into(),
             )
