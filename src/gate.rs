@@ -242,7 +242,23 @@ impl GateBuilder {
             self.sink,
             self.clock,
         );
-        if let Some(store) = self.store {
+        #[cfg(feature = "redis")]
+        let store = match self.store {
+            Some(store) => Some(store),
+            None => match gate.policy().signals().and_then(|s| s.redis_store()) {
+                Some((url, on_error)) => {
+                    let store: Arc<dyn SignalStore> = Arc::new(
+                        crate::signals::RedisStore::new(url, on_error)
+                            .map_err(|e| PolicyError::new("signals.store.url", e))?,
+                    );
+                    Some(store)
+                }
+                None => None,
+            },
+        };
+        #[cfg(not(feature = "redis"))]
+        let store = self.store;
+        if let Some(store) = store {
             // A fresh gate: nothing has initialized the store yet.
             let _ = gate.inner.store.set(store);
         }
@@ -527,7 +543,7 @@ impl Gate {
     ) -> Verdict {
         let snapshot = self.inner.current.load();
         let now = (self.inner.clock)();
-        let entry = VerdictCache::uncached(Rejections::new(rejection), now);
+        let entry = VerdictCache::uncached(Rejections::new(rejection), None, now);
         let verdict = Verdict {
             refused: snapshot.modes.refuses(&entry),
             entry,
@@ -661,7 +677,7 @@ impl Gate {
         if let Some(memo) = memo {
             if let Some(mut verdict) = memo.get(self.inner.id, generation, chain, now) {
                 verdict.cached = true;
-                return verdict;
+                return self.denylist(verdict, now, peer);
             }
         }
         let verdict = self.check_with_fingerprint(chain, now, peer(), tls);
@@ -682,6 +698,40 @@ impl Gate {
                 counter,
             });
         }
+        self.denylist(verdict, now, || None)
+    }
+
+    /// The store's denylist (a fleet-wide one: the Redis store), checked on every request
+    /// against the leaf the verdict already knows: an entry reaches open keep-alive
+    /// connections on their next request. `denylisted`, like the policy's own denylist.
+    fn denylist(
+        &self,
+        verdict: Verdict,
+        now: UnixTime,
+        peer: impl FnOnce() -> Option<SocketAddr>,
+    ) -> Verdict {
+        let Some(store) = self.inner.store.get() else {
+            return verdict;
+        };
+        let Some(leaf) = verdict.entry.fingerprint() else {
+            return verdict;
+        };
+        if !store.denylisted(&leaf, now.as_secs()) {
+            return verdict;
+        }
+        let snapshot = self.inner.current.load();
+        let entry = VerdictCache::uncached(Rejections::new(Rejection::Denylisted), Some(leaf), now);
+        let verdict = Verdict {
+            refused: snapshot.modes.refuses(&entry),
+            entry,
+            cached: false,
+            generation: snapshot.generation,
+            signal: None,
+            show_detail: false,
+        };
+        #[cfg(feature = "metrics")]
+        snapshot.request_counter(&verdict).increment(1);
+        self.emit(&verdict, now, peer(), None);
         verdict
     }
 
