@@ -297,11 +297,15 @@ impl VerdictCache {
 
     /// A verdict that is not cached (a forwarded header that does not parse): it answers for
     /// `now` only.
-    pub(crate) fn uncached(rejections: Rejections, now: UnixTime) -> Arc<VerdictEntry> {
+    pub(crate) fn uncached(
+        rejections: Rejections,
+        fingerprint: Option<[u8; 32]>,
+        now: UnixTime,
+    ) -> Arc<VerdictEntry> {
         Arc::new(VerdictEntry {
             result: Err(Box::new(Rejected {
                 rejections,
-                fingerprint: None,
+                fingerprint,
             })),
             valid_from: now,
             valid_until: UnixTime::since_unix_epoch(Duration::from_secs(

@@ -270,7 +270,23 @@ impl GateBuilder {
             #[cfg(feature = "audit")]
             self.recorder,
         );
-        if let Some(store) = self.store {
+        #[cfg(feature = "redis")]
+        let store = match self.store {
+            Some(store) => Some(store),
+            None => match gate.policy().signals().and_then(|s| s.redis_store()) {
+                Some((url, on_error)) => {
+                    let store: Arc<dyn SignalStore> = Arc::new(
+                        crate::signals::RedisStore::new(url, on_error)
+                            .map_err(|e| PolicyError::new("signals.store.url", e))?,
+                    );
+                    Some(store)
+                }
+                None => None,
+            },
+        };
+        #[cfg(not(feature = "redis"))]
+        let store = self.store;
+        if let Some(store) = store {
             // A fresh gate: nothing has initialized the store yet.
             let _ = gate.inner.store.set(store);
         }
@@ -614,7 +630,7 @@ impl Gate {
     ) -> Verdict {
         let snapshot = self.inner.current.load();
         let now = (self.inner.clock)();
-        let entry = VerdictCache::uncached(Rejections::new(rejection), now);
+        let entry = VerdictCache::uncached(Rejections::new(rejection), None, now);
         let verdict = Verdict {
             refused: snapshot.modes.refuses(&entry),
             entry,
@@ -756,8 +772,9 @@ impl Gate {
                 if verdict.refused {
                     let snapshot = self.inner.current.load();
                     self.audit(&verdict, now, Some(chain), peer(), &snapshot);
+                    return verdict;
                 }
-                return verdict;
+                return self.denylist(verdict, now, chain, peer);
             }
         }
         let verdict = self.check_with_fingerprint(chain, now, peer(), tls);
@@ -778,6 +795,49 @@ impl Gate {
                 counter,
             });
         }
+        self.denylist(verdict, now, chain, || None)
+    }
+
+    /// The store's denylist (a fleet-wide one: the Redis store), checked on every request
+    /// against the leaf the verdict already knows: an entry reaches open keep-alive
+    /// connections on their next request. `denylisted`, like the policy's own denylist.
+    fn denylist(
+        &self,
+        verdict: Verdict,
+        now: UnixTime,
+        chain: &PeerChain,
+        peer: impl FnOnce() -> Option<SocketAddr>,
+    ) -> Verdict {
+        let Some(store) = self.inner.store.get() else {
+            return verdict;
+        };
+        if verdict.refused {
+            return verdict;
+        }
+        let Some(leaf) = verdict.entry.fingerprint() else {
+            return verdict;
+        };
+        if !store.denylisted(&leaf, now.as_secs()) {
+            return verdict;
+        }
+        let snapshot = self.inner.current.load();
+        let entry = VerdictCache::uncached(Rejections::new(Rejection::Denylisted), Some(leaf), now);
+        let verdict = Verdict {
+            refused: snapshot.modes.refuses(&entry),
+            entry,
+            cached: false,
+            generation: snapshot.generation,
+            signal: None,
+            show_detail: false,
+        };
+        #[cfg(feature = "metrics")]
+        snapshot.request_counter(&verdict).increment(1);
+        let peer = peer();
+        self.emit(&verdict, now, peer, None);
+        #[cfg(feature = "audit")]
+        self.audit(&verdict, now, Some(chain), peer, &snapshot);
+        #[cfg(not(feature = "audit"))]
+        let _ = chain;
         verdict
     }
 

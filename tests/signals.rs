@@ -877,6 +877,8 @@ fn policy_errors_name_the_field() {
             "signals.quarantine.weights.quarantined",
             "weight must be 0",
         ),
+        // With the feature: tests/redis_signals.rs.
+        #[cfg(not(feature = "redis"))]
         (
             "",
             "[signals.store]\nkind = \"redis\"\nurl = \"redis://127.0.0.1:6379\"",

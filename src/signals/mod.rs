@@ -36,13 +36,20 @@ pub struct TlsFingerprint {
 pub(crate) mod cloning;
 pub(crate) mod fingerprint;
 pub(crate) mod quarantine;
+#[cfg(feature = "redis")]
+pub(crate) mod redis;
 pub(crate) mod section;
 pub mod store;
 
 pub use self::cloning::CloningConfig;
 pub use self::fingerprint::{AppSignals, MAX_LEARNED};
 pub use self::quarantine::QuarantineConfig;
-pub use self::store::{EmbeddedStore, LeafUse, Score, SignalStore, StoreStats};
+#[cfg(feature = "redis")]
+pub use self::redis::{
+    DENY_CHANNEL, MAX_DENY_SECONDS, MAX_DENYLIST, QUEUE_CAPACITY, RedisStore, SIGNALS_CHANNEL,
+    deny, undeny,
+};
+pub use self::store::{EmbeddedStore, LeafUse, OnError, Score, SignalStore, StoreStats};
 
 use crate::verify::identity::AppId;
 
@@ -64,6 +71,8 @@ pub struct SignalsConfig {
     pub(crate) cloning: Option<CloningConfig>,
     pub(crate) fingerprint_header: Option<http::HeaderName>,
     pub(crate) apps: HashMap<AppId, AppSignals>,
+    /// `[signals.store] kind = "redis"`: its URL and `on_error`.
+    pub(crate) redis: Option<(String, OnError)>,
 }
 
 impl SignalsConfig {
@@ -122,6 +131,15 @@ impl SignalsConfig {
     /// The cloning rule, if on.
     pub fn cloning_rule(&self) -> Option<&CloningConfig> {
         self.cloning.as_ref()
+    }
+
+    /// The Redis store the policy names (`[signals.store] kind = "redis"`): its URL and
+    /// `on_error`. [`GateBuilder::build`](crate::GateBuilder::build) connects it unless the
+    /// builder was given a store.
+    pub fn redis_store(&self) -> Option<(&str, OnError)> {
+        self.redis
+            .as_ref()
+            .map(|(url, on_error)| (url.as_str(), *on_error))
     }
 
     /// The header a trusted proxy gives the JA4 in, if any.

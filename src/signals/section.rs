@@ -72,6 +72,8 @@ struct StoreSection {
     kind: StoreKind,
     #[serde(default)]
     url: Option<String>,
+    #[serde(default)]
+    on_error: Option<super::OnError>,
 }
 
 #[derive(Debug, Deserialize, PartialEq, Eq)]
@@ -131,15 +133,32 @@ pub(crate) fn validate(
     let mut config = SignalsConfig::new();
     if let Some(store) = &section.store {
         match store.kind {
+            #[cfg(not(feature = "redis"))]
             StoreKind::Redis => {
                 return Err(SectionError::new(
                     "signals.store.kind",
-                    "the redis store needs feature `redis` (not built yet); use kind = \"embedded\"",
+                    "the redis store needs certgate built with feature `redis`; use kind = \"embedded\"",
                 ));
+            }
+            #[cfg(feature = "redis")]
+            StoreKind::Redis => {
+                let url = store
+                    .url
+                    .clone()
+                    .unwrap_or_else(|| "redis://127.0.0.1:6379".to_owned());
+                crate::signals::redis::check_url(&url)
+                    .map_err(|e| SectionError::new("signals.store.url", e))?;
+                config.redis = Some((url, store.on_error.unwrap_or_default()));
             }
             StoreKind::Embedded if store.url.is_some() => {
                 return Err(SectionError::new(
                     "signals.store.url",
+                    "only for kind = \"redis\"",
+                ));
+            }
+            StoreKind::Embedded if store.on_error.is_some() => {
+                return Err(SectionError::new(
+                    "signals.store.on_error",
                     "only for kind = \"redis\"",
                 ));
             }

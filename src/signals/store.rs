@@ -1,8 +1,8 @@
 //! Where the signals keep their state: the [`SignalStore`] trait, and the embedded store
 //! (fixed-size, set-associative tables allocated once; no allocation per request).
 //!
-//! A Redis store (shared by several servers) is planned behind the same trait; only the
-//! embedded one exists today.
+//! The Redis store (feature `redis`, [`RedisStore`](super::RedisStore)) shares the state
+//! between the replicas of a fleet, over a local embedded view.
 
 use std::hash::{BuildHasher, Hash};
 use std::net::IpAddr;
@@ -50,6 +50,21 @@ pub struct StoreStats {
     pub bytes: u64,
 }
 
+/// What the signals do while Redis is unreachable (`[signals.store] on_error`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum OnError {
+    /// Requests proceed; the signals keep working on the replica's local view only (they
+    /// pause across replicas). The default.
+    #[default]
+    Open,
+    /// Every client is treated as quarantined (`quarantined`, 429, `Retry-After: 1`) until
+    /// Redis answers again: refused when `quarantined` is enforced and `[signals.quarantine]`
+    /// is on.
+    Closed,
+}
+
 /// The state behind the failure score, the quarantine and the cloning detector.
 ///
 /// Times are seconds since the Unix epoch, from the gate's clock: implementations never read
@@ -85,6 +100,14 @@ pub trait SignalStore: Send + Sync + 'static {
 
     /// What the store holds.
     fn stats(&self) -> StoreStats;
+
+    /// Whether the leaf with this SHA-256 is on the store's denylist at `now` (a fleet-wide
+    /// denylist: [`RedisStore`](super::RedisStore)); refused `denylisted` like any verify
+    /// code, on every request, keep-alive connections included. The embedded store has none.
+    fn denylisted(&self, leaf: &[u8; 32], now: u64) -> bool {
+        let _ = (leaf, now);
+        false
+    }
 }
 
 /// Ways per bucket of the set-associative tables.
@@ -197,6 +220,67 @@ impl EmbeddedStore {
         // `table.len()` is a power of two: the low bits pick the bucket.
         let mask = u64::try_from(table.len().saturating_sub(1)).unwrap_or(0);
         table.get(usize::try_from(hash & mask).unwrap_or(0))
+    }
+
+    /// Quarantines `addr` until `until` (another replica's quarantine): never shortens a
+    /// running one.
+    pub(crate) fn set_quarantine(&self, addr: IpAddr, until: u64) {
+        let key = addr_key(addr);
+        let Some(bucket) = self.bucket(&self.addrs, &key) else {
+            return;
+        };
+        let mut bucket = lock(bucket);
+        let index = bucket
+            .iter()
+            .position(|s| s.used && s.key == key)
+            .or_else(|| {
+                // A free slot, else the quarantine ending first (or none running).
+                bucket
+                    .iter()
+                    .enumerate()
+                    .min_by_key(|(_, s)| (s.used, s.until))
+                    .map(|(i, _)| i)
+            });
+        if let Some(slot) = index.and_then(|i| bucket.get_mut(i)) {
+            if !(slot.used && slot.key == key) {
+                *slot = AddrSlot {
+                    key,
+                    used: true,
+                    ..AddrSlot::default()
+                };
+            }
+            slot.until = slot.until.max(until);
+            self.addr_until.fetch_max(slot.until, Ordering::AcqRel);
+        }
+    }
+
+    /// Flags `leaf` until `until` (another replica's flag): never shortens a running one.
+    pub(crate) fn set_flag(&self, leaf: &[u8; 32], until: u64) {
+        let Some(bucket) = self.bucket(&self.leaves, leaf) else {
+            return;
+        };
+        let mut bucket = lock(bucket);
+        let index = bucket
+            .iter()
+            .position(|s| s.used && s.key == *leaf)
+            .or_else(|| {
+                bucket
+                    .iter()
+                    .enumerate()
+                    .min_by_key(|(_, s)| (s.used, s.connections > 0, s.until, s.last))
+                    .map(|(i, _)| i)
+            });
+        if let Some(slot) = index.and_then(|i| bucket.get_mut(i)) {
+            if !(slot.used && slot.key == *leaf) {
+                *slot = LeafSlot {
+                    key: *leaf,
+                    used: true,
+                    ..LeafSlot::default()
+                };
+            }
+            slot.until = slot.until.max(until);
+            self.leaf_until.fetch_max(slot.until, Ordering::AcqRel);
+        }
     }
 
     pub(crate) fn hash_network(&self, network: IpAddr) -> u64 {

@@ -74,6 +74,32 @@ enum Command {
     #[cfg(feature = "audit")]
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Put a leaf on the fleet-wide denylist in Redis (or take it off with --remove): every
+    /// replica on that Redis refuses it `denylisted` within a second.
+    #[cfg(feature = "redis")]
+    Deny(DenyArgs),
+}
+
+#[cfg(feature = "redis")]
+#[derive(clap::Args)]
+struct DenyArgs {
+    /// The Redis the replicas share (`[signals.store] url`).
+    #[arg(long, value_name = "redis://HOST:PORT")]
+    store: String,
+    /// The leaf's SHA-256 (64 hex digits, as in events and `certgate list`).
+    #[arg(long, value_name = "HEX")]
+    fingerprint: String,
+    /// How long the entry lasts: seconds, or a number with s, m, h or d (at most 3650d).
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "30d",
+        conflicts_with = "remove"
+    )]
+    ttl: String,
+    /// Take the leaf off the denylist instead.
+    #[arg(long)]
+    remove: bool,
 }
 
 #[derive(clap::Args)]
@@ -132,6 +158,9 @@ enum Failure {
     Input(String),
     /// The policy file (or the verifier configuration built from it) is refused.
     Policy(String),
+    /// The shared store (Redis) is unreachable or refused the change.
+    #[cfg(feature = "redis")]
+    Store(String),
 }
 
 /// `{"verdict":"error","code":"...","detail":"..."}`, fields in that order.
@@ -147,6 +176,8 @@ fn fail(failure: Failure) -> ExitCode {
         Failure::Usage(d) => ("usage", d),
         Failure::Input(d) => ("input", d),
         Failure::Policy(d) => ("policy", d),
+        #[cfg(feature = "redis")]
+        Failure::Store(d) => ("store", d),
     };
     let detail = detail.trim_end();
     eprintln!("certgate: {detail}");
@@ -192,8 +223,84 @@ fn main() -> ExitCode {
         Command::Pin(a) => return lifecycle::pin(a),
         #[cfg(feature = "audit")]
         Command::Audit(c) => return audit::run(c),
+        #[cfg(feature = "redis")]
+        Command::Deny(a) => deny(&a),
     };
     result.unwrap_or_else(fail)
+}
+
+/// `{"action":"deny"|"remove","fingerprint":"…","until":"RFC 3339"|null}`.
+#[cfg(feature = "redis")]
+#[derive(Serialize)]
+struct DenyLine<'a> {
+    action: &'static str,
+    fingerprint: &'a str,
+    until: Option<String>,
+}
+
+#[cfg(feature = "redis")]
+fn deny(args: &DenyArgs) -> Result<ExitCode, Failure> {
+    let leaf = parse_fingerprint(&args.fingerprint)
+        .ok_or_else(|| Failure::Usage("--fingerprint: 64 hex digits (a SHA-256)".into()))?;
+    let fingerprint = args.fingerprint.trim().to_ascii_lowercase();
+    if args.remove {
+        certgate::signals::undeny(&args.store, &leaf).map_err(Failure::Store)?;
+        print_line(&DenyLine {
+            action: "remove",
+            fingerprint: &fingerprint,
+            until: None,
+        });
+        return Ok(ExitCode::SUCCESS);
+    }
+    let ttl = parse_duration(&args.ttl).map_err(|e| Failure::Usage(format!("--ttl: {e}")))?;
+    let now = UnixTime::now().as_secs();
+    let until = certgate::signals::deny(&args.store, &leaf, ttl, now).map_err(Failure::Store)?;
+    print_line(&DenyLine {
+        action: "deny",
+        fingerprint: &fingerprint,
+        until: Some(certgate::format_rfc3339(UnixTime::since_unix_epoch(
+            std::time::Duration::from_secs(until),
+        ))),
+    });
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(feature = "redis")]
+fn parse_fingerprint(text: &str) -> Option<[u8; 32]> {
+    let text = text.trim();
+    if text.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (byte, pair) in out.iter_mut().zip(text.as_bytes().chunks_exact(2)) {
+        *byte = u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok()?;
+    }
+    Some(out)
+}
+
+/// `90`, `90s`, `15m`, `12h`, `30d` → seconds.
+#[cfg(feature = "redis")]
+fn parse_duration(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let (number, unit) = match text.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => (text.get(..i).unwrap_or(""), c),
+        _ => (text, 's'),
+    };
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration (30d, 12h, 15m, 90s)"))?;
+    let unit = match unit {
+        's' => 1,
+        'm' => 60,
+        'h' => 3600,
+        'd' => 86_400,
+        _ => return Err(format!("{text:?}: the unit is s, m, h or d")),
+    };
+    let seconds = number.saturating_mul(unit);
+    if seconds == 0 || seconds > certgate::signals::MAX_DENY_SECONDS {
+        return Err("must be 1 s to 3650 days".into());
+    }
+    Ok(seconds)
 }
 
 fn verify(args: VerifyArgs) -> Result<ExitCode, Failure> {
