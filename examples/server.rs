@@ -1,7 +1,7 @@
 //! An axum server over mTLS that only answers genuine apps: the README's main example.
 //!
 //! ```text
-//! cargo run --features axum,server,issue,watch,metrics,audit,enroll --example server [-- --policy FILE] [--port N] [--dir DIR] [--plain] [--metrics-port N] [--audit-log PATH] [--enroll]
+//! cargo run --features axum,server,issue,watch,metrics,audit,enroll,redis --example server [-- --policy FILE] [--port N] [--dir DIR] [--plain] [--metrics-port N] [--audit-log PATH] [--enroll]
 //! ```
 //!
 //! It binds the port first (a second instance on a busy port fails before it touches anything),

@@ -7,7 +7,8 @@
     feature = "metrics",
     feature = "watch",
     feature = "audit",
-    feature = "enroll"
+    feature = "enroll",
+    feature = "redis"
 ))]
 // Test code: panics are failures.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]

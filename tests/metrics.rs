@@ -11,7 +11,8 @@
     feature = "metrics",
     feature = "watch",
     feature = "audit",
-    feature = "enroll"
+    feature = "enroll",
+    feature = "redis"
 ))]
 // Test code: panics are failures.
 #![allow(
