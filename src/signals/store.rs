@@ -224,6 +224,7 @@ impl EmbeddedStore {
 
     /// Quarantines `addr` until `until` (another replica's quarantine): never shortens a
     /// running one.
+    #[cfg(feature = "redis")]
     pub(crate) fn set_quarantine(&self, addr: IpAddr, until: u64) {
         let key = addr_key(addr);
         let Some(bucket) = self.bucket(&self.addrs, &key) else {
@@ -255,6 +256,7 @@ impl EmbeddedStore {
     }
 
     /// Flags `leaf` until `until` (another replica's flag): never shortens a running one.
+    #[cfg(feature = "redis")]
     pub(crate) fn set_flag(&self, leaf: &[u8; 32], until: u64) {
         let Some(bucket) = self.bucket(&self.leaves, leaf) else {
             return;
