@@ -311,6 +311,9 @@ impl certgate::EventSink for Quiet {
 pub fn capacity(n: u64) -> certgate::CacheConfig {
     let mut config = certgate::CacheConfig::default();
     config.capacity = n;
+    // Room in bytes too: the default 128 MiB would evict most of 1M verdicts, and the
+    // memory bench would divide the growth by the entries that happen to remain.
+    config.max_bytes = n.saturating_mul(4096);
     config
 }
 
