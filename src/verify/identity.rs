@@ -57,6 +57,11 @@ impl AppId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The identifier, shared (no copy).
+    pub(crate) fn shared(&self) -> Arc<str> {
+        Arc::clone(&self.0)
+    }
 }
 
 impl fmt::Display for AppId {
@@ -191,9 +196,12 @@ pub struct PeerIdentity {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct IdentityFacts {
     pub(crate) cert: LeafRecord,
-    pub(crate) chain_len: usize,
-    pub(crate) matched: Option<String>,
-    pub(crate) warnings: Vec<Warning>,
+    /// Certificates on the path (at most webpki's depth limit, so it fits).
+    pub(crate) chain_len: u16,
+    /// The matched pin's label or app id, shared with the policy.
+    pub(crate) matched: Option<Arc<str>>,
+    /// A CRL used for the verdict is stale ([`Warning::CrlStale`], the only warning).
+    pub(crate) crl_stale: bool,
     pub(crate) valid_until: UnixTime,
 }
 
@@ -245,8 +253,8 @@ pub(crate) struct LeafRecord {
     /// subject `Name` TLV, then the serial's INTEGER contents, then the subjectAltName
     /// extension's value (`GeneralNames`), when the leaf has one that x509-parser read.
     raw: Box<[u8]>,
-    subject_end: usize,
-    serial_end: usize,
+    subject_end: u32,
+    serial_end: u32,
     issuer: Arc<IssuerName>,
     pub(crate) spki_sha256: [u8; 32],
     pub(crate) fingerprint: [u8; 32],
@@ -306,9 +314,16 @@ impl LeafRecord {
                 .map_or(&[][..], |e| e.value),
             _ => &[],
         };
-        let subject_end = subject.len();
-        let serial_end = subject_end.saturating_add(serial.len());
-        let mut raw = Vec::with_capacity(serial_end.saturating_add(san.len()));
+        // Within `Limits::max_cert_bytes`; a name or serial past 4 GiB would only render empty.
+        let subject_end = u32::try_from(subject.len()).unwrap_or(u32::MAX);
+        let serial_end =
+            u32::try_from(subject.len().saturating_add(serial.len())).unwrap_or(u32::MAX);
+        let mut raw = Vec::with_capacity(
+            subject
+                .len()
+                .saturating_add(serial.len())
+                .saturating_add(san.len()),
+        );
         raw.extend_from_slice(subject);
         raw.extend_from_slice(serial);
         raw.extend_from_slice(san);
@@ -329,12 +344,11 @@ impl LeafRecord {
 
     fn strings(&self) -> &LeafStrings {
         self.rendered.get_or_init(|| {
-            let subject = self.raw.get(..self.subject_end).unwrap_or(&[]);
-            let serial = self
-                .raw
-                .get(self.subject_end..self.serial_end)
-                .unwrap_or(&[]);
-            let san = self.raw.get(self.serial_end..).unwrap_or(&[]);
+            let at = |end: u32| usize::try_from(end).unwrap_or(usize::MAX);
+            let (subject_end, serial_end) = (at(self.subject_end), at(self.serial_end));
+            let subject = self.raw.get(..subject_end).unwrap_or(&[]);
+            let serial = self.raw.get(subject_end..serial_end).unwrap_or(&[]);
+            let san = self.raw.get(serial_end..).unwrap_or(&[]);
             // Empty when the leaf has no subjectAltName: nothing to list.
             let names = match SubjectAlternativeName::from_der(san) {
                 Ok((_, san)) => san.general_names,
@@ -416,7 +430,7 @@ struct IdentityJson<'a> {
     not_after: UnixTime,
     #[serde(skip_serializing_if = "Option::is_none")]
     attestation: Option<&'a AttestationFacts>,
-    chain_len: usize,
+    chain_len: u16,
     matched: Option<&'a str>,
     warnings: &'a [Warning],
     #[serde(serialize_with = "ser_time")]
@@ -591,11 +605,10 @@ impl PeerIdentity {
         [
             std::mem::size_of::<IdentityFacts>().saturating_add(16),
             facts.cert.heap_bytes(),
-            facts.matched.as_ref().map_or(0, String::capacity),
             facts
-                .warnings
-                .capacity()
-                .saturating_mul(std::mem::size_of::<Warning>()),
+                .matched
+                .as_ref()
+                .map_or(0, |m| m.len().saturating_add(16)),
         ]
         .into_iter()
         .fold(0, usize::saturating_add)
@@ -693,7 +706,7 @@ impl PeerIdentity {
 
     /// Number of certificates on the validated path, leaf and trust anchor included.
     pub fn chain_len(&self) -> usize {
-        self.inner.chain_len
+        usize::from(self.inner.chain_len)
     }
 
     /// The name of the pin or app rule that matched, if the policy has one.
@@ -703,7 +716,11 @@ impl PeerIdentity {
 
     /// Warnings attached to this accept (for example [`Warning::CrlStale`]).
     pub fn warnings(&self) -> &[Warning] {
-        &self.inner.warnings
+        if self.inner.crl_stale {
+            &[Warning::CrlStale]
+        } else {
+            &[]
+        }
     }
 
     /// The instant from which this verdict may no longer hold with time alone: the earliest of
@@ -734,7 +751,7 @@ impl Serialize for PeerIdentity {
             attestation: cert.attestation.as_deref(),
             chain_len: facts.chain_len,
             matched: facts.matched.as_deref(),
-            warnings: &facts.warnings,
+            warnings: self.warnings(),
             valid_until: facts.valid_until,
         }
         .serialize(s)
@@ -780,4 +797,27 @@ fn colon_hex(bytes: &[u8]) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cached_identity_stays_compact() {
+        // One allocation of at most 200 bytes with its `Arc` counts (a 208-byte malloc chunk),
+        // beside the raw subject/serial/subjectAltName and nothing else owned: the verdict
+        // cache holds up to millions of these (BENCHMARKS.md, "Memory").
+        assert!(
+            std::mem::size_of::<IdentityFacts>() <= 184,
+            "{}",
+            std::mem::size_of::<IdentityFacts>()
+        );
+    }
+
+    #[test]
+    fn colon_hex_matches_x509_parser() {
+        assert_eq!(colon_hex(&[0x00, 0x10, 0xab]), "00:10:ab");
+        assert_eq!(colon_hex(&[]), "");
+    }
 }

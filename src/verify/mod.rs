@@ -28,9 +28,7 @@ pub(crate) mod time;
 mod twin;
 
 use self::facts::{CertFacts, name_contents};
-use self::identity::{
-    AppId, IdentityFacts, IdentitySource, IssuerName, LeafRecord, PeerIdentity, Warning,
-};
+use self::identity::{AppId, IdentityFacts, IdentitySource, IssuerName, LeafRecord, PeerIdentity};
 use self::pins::{AppRule, Pin, matching_pin};
 use self::revocation::{CrlUse, PathNode, Revocation};
 use crate::peer_chain::PeerChain;
@@ -213,7 +211,7 @@ struct PathOutcome {
     path_len: usize,
     valid_until: UnixTime,
     stale: bool,
-    matched: Option<String>,
+    matched: Option<Arc<str>>,
 }
 
 /// What path building found.
@@ -364,7 +362,7 @@ impl Verifier {
             (None, Some(outcome)) => {
                 let matched = outcome
                     .matched
-                    .or_else(|| rule.map(|rule| rule.id.to_string()));
+                    .or_else(|| rule.map(|rule| rule.id.shared()));
                 Ok(PeerIdentity::new(IdentityFacts {
                     cert: LeafRecord::read(
                         &leaf.x509,
@@ -373,13 +371,9 @@ impl Verifier {
                         leaf.facts.spki_sha256,
                         leaf.fingerprint,
                     ),
-                    chain_len: outcome.path_len,
+                    chain_len: u16::try_from(outcome.path_len).unwrap_or(u16::MAX),
                     matched,
-                    warnings: if outcome.stale {
-                        vec![Warning::CrlStale]
-                    } else {
-                        Vec::new()
-                    },
+                    crl_stale: outcome.stale,
                     valid_until: outcome.valid_until,
                 }))
             }
