@@ -40,27 +40,43 @@ pub const REVOKED_SERIAL: u64 = 0x5151;
 #[derive(Clone, Copy, Debug)]
 pub enum Alg {
     P256,
+    P384,
     Ed25519,
     Rsa2048,
+    Rsa4096,
 }
 
 impl Alg {
-    pub const ALL: [Alg; 3] = [Alg::P256, Alg::Ed25519, Alg::Rsa2048];
+    pub const ALL: [Alg; 5] = [
+        Alg::P256,
+        Alg::P384,
+        Alg::Ed25519,
+        Alg::Rsa2048,
+        Alg::Rsa4096,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Alg::P256 => "ecdsa_p256",
+            Alg::P384 => "ecdsa_p384",
             Alg::Ed25519 => "ed25519",
             Alg::Rsa2048 => "rsa2048",
+            Alg::Rsa4096 => "rsa4096",
         }
     }
 
     fn key(self) -> KeyPair {
         match self {
             Alg::P256 => KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap(),
+            Alg::P384 => KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384).unwrap(),
             Alg::Ed25519 => KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap(),
             Alg::Rsa2048 => {
                 KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_2048)
+                    .unwrap()
+            }
+            // RSA-4096 keys: aws-lc-rs (rcgen's backend here) generates them.
+            Alg::Rsa4096 => {
+                KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_4096)
                     .unwrap()
             }
         }
@@ -69,8 +85,9 @@ impl Alg {
     fn signature(self) -> &'static SignatureAlgorithm {
         match self {
             Alg::P256 => &rcgen::PKCS_ECDSA_P256_SHA256,
+            Alg::P384 => &rcgen::PKCS_ECDSA_P384_SHA384,
             Alg::Ed25519 => &rcgen::PKCS_ED25519,
-            Alg::Rsa2048 => &rcgen::PKCS_RSA_SHA256,
+            Alg::Rsa2048 | Alg::Rsa4096 => &rcgen::PKCS_RSA_SHA256,
         }
     }
 }
@@ -294,6 +311,9 @@ impl certgate::EventSink for Quiet {
 pub fn capacity(n: u64) -> certgate::CacheConfig {
     let mut config = certgate::CacheConfig::default();
     config.capacity = n;
+    // Room in bytes too: the default 128 MiB would evict most of 1M verdicts, and the
+    // memory bench would divide the growth by the entries that happen to remain.
+    config.max_bytes = n.saturating_mul(4096);
     config
 }
 

@@ -528,6 +528,7 @@ impl VerifierBuilder {
             intermediate_facts,
             boundaries,
             presented_facts: Default::default(),
+            issuer_names: Default::default(),
             revocation: Revocation {
                 crls,
                 depth: self.depth,

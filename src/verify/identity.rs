@@ -1,13 +1,15 @@
 //! The app identity carried by a leaf, and the `PeerIdentity` a successful verification yields.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use super::attestation::AttestationFacts;
 use rustls_pki_types::UnixTime;
 use serde::{Serialize, Serializer};
 use x509_parser::certificate::X509Certificate;
-use x509_parser::extensions::GeneralName;
+use x509_parser::extensions::{GeneralName, SubjectAlternativeName};
+use x509_parser::prelude::FromDer;
+use x509_parser::x509::X509Name;
 
 use crate::rejection::Rejection;
 
@@ -54,6 +56,11 @@ impl AppId {
     /// The identifier as a string.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// The identifier, shared (no copy).
+    pub(crate) fn shared(&self) -> Arc<str> {
+        Arc::clone(&self.0)
     }
 }
 
@@ -186,15 +193,248 @@ pub struct PeerIdentity {
 }
 
 /// The facts behind a [`PeerIdentity`].
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct IdentityFacts {
-    #[serde(flatten)]
-    pub(crate) cert: CertificateInfo,
-    pub(crate) chain_len: usize,
-    pub(crate) matched: Option<String>,
-    pub(crate) warnings: Vec<Warning>,
-    #[serde(serialize_with = "ser_time")]
+    pub(crate) cert: LeafRecord,
+    /// Certificates on the path (at most webpki's depth limit, so it fits).
+    pub(crate) chain_len: u16,
+    /// The matched pin's label or app id, shared with the policy.
+    pub(crate) matched: Option<Arc<str>>,
+    /// A CRL used for the verdict is stale ([`Warning::CrlStale`], the only warning).
+    pub(crate) crl_stale: bool,
     pub(crate) valid_until: UnixTime,
+}
+
+/// A DER `Name` (the whole TLV) kept raw and rendered as RFC 4514 text, as x509-parser writes
+/// it, on first use. The issuer of every leaf of one CA is one shared `IssuerName`, rendered
+/// once.
+#[derive(Debug)]
+pub(crate) struct IssuerName {
+    raw: Box<[u8]>,
+    rendered: OnceLock<String>,
+}
+
+impl IssuerName {
+    pub(crate) fn new(raw: &[u8]) -> Self {
+        Self {
+            raw: raw.into(),
+            rendered: OnceLock::new(),
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        self.rendered.get_or_init(|| render_name(&self.raw))
+    }
+
+    /// Heap bytes held (raw bytes, and the text once rendered).
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.raw
+            .len()
+            .saturating_add(self.rendered.get().map_or(0, String::capacity))
+    }
+}
+
+/// RFC 4514 text of a DER `Name`, exactly as x509-parser's `X509Name` displays it (the raw
+/// bytes come from a name x509-parser already parsed, so parsing them again cannot fail).
+fn render_name(raw: &[u8]) -> String {
+    match X509Name::from_der(raw) {
+        Ok((_, name)) => name.to_string(),
+        Err(_) => String::new(),
+    }
+}
+
+/// What an accepted identity keeps of its leaf: the raw subject, serial and subjectAltName in
+/// one allocation, the issuer shared with every leaf of its CA, the digests and validity as
+/// values. The strings the accessors return are rendered on first use, by the same code that
+/// renders a [`CertificateInfo`], so they are the same values.
+#[derive(Clone, Debug)]
+pub(crate) struct LeafRecord {
+    pub(crate) app_id: Option<AppId>,
+    /// subject `Name` TLV, then the serial's INTEGER contents, then the subjectAltName
+    /// extension's value (`GeneralNames`), when the leaf has one that x509-parser read.
+    raw: Box<[u8]>,
+    subject_end: u32,
+    serial_end: u32,
+    issuer: Arc<IssuerName>,
+    pub(crate) spki_sha256: [u8; 32],
+    pub(crate) fingerprint: [u8; 32],
+    pub(crate) not_before: UnixTime,
+    pub(crate) not_after: UnixTime,
+    pub(crate) attestation: Option<Box<AttestationFacts>>,
+    rendered: OnceLock<Box<LeafStrings>>,
+}
+
+/// The leaf's strings, rendered on first use.
+#[derive(Clone, Debug)]
+struct LeafStrings {
+    subject: String,
+    serial: String,
+    dns_names: Vec<String>,
+    uris: Vec<String>,
+    emails: Vec<String>,
+}
+
+impl PartialEq for LeafRecord {
+    fn eq(&self, other: &Self) -> bool {
+        // `rendered` is a cache of what the other fields say.
+        self.app_id == other.app_id
+            && self.raw == other.raw
+            && self.subject_end == other.subject_end
+            && self.serial_end == other.serial_end
+            && self.issuer.raw == other.issuer.raw
+            && self.spki_sha256 == other.spki_sha256
+            && self.fingerprint == other.fingerprint
+            && self.not_before == other.not_before
+            && self.not_after == other.not_after
+            && self.attestation == other.attestation
+    }
+}
+
+impl Eq for LeafRecord {}
+
+impl LeafRecord {
+    /// Keeps what an identity needs of a parsed leaf; `issuer` is its issuer `Name`
+    /// (interned by the verifier).
+    pub(crate) fn read(
+        cert: &X509Certificate<'_>,
+        app_id: Option<AppId>,
+        issuer: Arc<IssuerName>,
+        spki_sha256: [u8; 32],
+        fingerprint: [u8; 32],
+    ) -> Self {
+        let subject = cert.subject().as_raw();
+        let serial = cert.raw_serial();
+        // Only a subjectAltName x509-parser reads: `CertificateInfo::read` lists nothing for
+        // one it cannot read (a verified leaf always has a readable one, or none).
+        let san = match cert.subject_alternative_name() {
+            Ok(Some(_)) => cert
+                .extensions()
+                .iter()
+                .find(|e| e.oid == x509_parser::oid_registry::OID_X509_EXT_SUBJECT_ALT_NAME)
+                .map_or(&[][..], |e| e.value),
+            _ => &[],
+        };
+        // Within `Limits::max_cert_bytes`; a name or serial past 4 GiB would only render empty.
+        let subject_end = u32::try_from(subject.len()).unwrap_or(u32::MAX);
+        let serial_end =
+            u32::try_from(subject.len().saturating_add(serial.len())).unwrap_or(u32::MAX);
+        let mut raw = Vec::with_capacity(
+            subject
+                .len()
+                .saturating_add(serial.len())
+                .saturating_add(san.len()),
+        );
+        raw.extend_from_slice(subject);
+        raw.extend_from_slice(serial);
+        raw.extend_from_slice(san);
+        Self {
+            app_id,
+            raw: raw.into_boxed_slice(),
+            subject_end,
+            serial_end,
+            issuer,
+            spki_sha256,
+            fingerprint,
+            not_before: super::facts::unix(cert.validity().not_before.timestamp()),
+            not_after: super::facts::unix(cert.validity().not_after.timestamp()),
+            attestation: AttestationFacts::from_cert(cert).map(Box::new),
+            rendered: OnceLock::new(),
+        }
+    }
+
+    fn strings(&self) -> &LeafStrings {
+        self.rendered.get_or_init(|| {
+            let at = |end: u32| usize::try_from(end).unwrap_or(usize::MAX);
+            let (subject_end, serial_end) = (at(self.subject_end), at(self.serial_end));
+            let subject = self.raw.get(..subject_end).unwrap_or(&[]);
+            let serial = self.raw.get(subject_end..serial_end).unwrap_or(&[]);
+            let san = self.raw.get(serial_end..).unwrap_or(&[]);
+            // Empty when the leaf has no subjectAltName: nothing to list.
+            let names = match SubjectAlternativeName::from_der(san) {
+                Ok((_, san)) => san.general_names,
+                Err(_) => Vec::new(),
+            };
+            let pick = |f: fn(&GeneralName<'_>) -> Option<String>| -> Vec<String> {
+                names.iter().filter_map(f).collect()
+            };
+            Box::new(LeafStrings {
+                subject: render_name(subject),
+                serial: colon_hex(serial),
+                dns_names: pick(|n| match n {
+                    GeneralName::DNSName(s) => Some((*s).to_owned()),
+                    _ => None,
+                }),
+                uris: pick(|n| match n {
+                    GeneralName::URI(s) => Some((*s).to_owned()),
+                    _ => None,
+                }),
+                emails: pick(|n| match n {
+                    GeneralName::RFC822Name(s) => Some((*s).to_owned()),
+                    _ => None,
+                }),
+            })
+        })
+    }
+
+    /// Heap bytes held; the shared issuer is counted as if owned.
+    fn heap_bytes(&self) -> usize {
+        let strings = |v: &[String]| {
+            v.iter().fold(
+                v.len().saturating_mul(std::mem::size_of::<String>()),
+                |n, s| n.saturating_add(s.capacity()),
+            )
+        };
+        let rendered = self.rendered.get().map_or(0, |r| {
+            [
+                std::mem::size_of::<LeafStrings>(),
+                r.subject.capacity(),
+                r.serial.capacity(),
+                strings(&r.dns_names),
+                strings(&r.uris),
+                strings(&r.emails),
+            ]
+            .into_iter()
+            .fold(0, usize::saturating_add)
+        });
+        [
+            self.app_id
+                .as_ref()
+                .map_or(0, |a| a.as_str().len().saturating_add(16)),
+            self.raw.len(),
+            self.issuer.heap_bytes().saturating_add(32),
+            self.attestation.as_ref().map_or(0, |a| a.heap_bytes()),
+            rendered,
+        ]
+        .into_iter()
+        .fold(0, usize::saturating_add)
+    }
+}
+
+/// `PeerIdentity`'s JSON: the fields of a [`CertificateInfo`], then the verdict's.
+#[derive(Serialize)]
+struct IdentityJson<'a> {
+    app_id: Option<&'a AppId>,
+    subject: &'a str,
+    issuer: &'a str,
+    serial: &'a str,
+    dns_names: &'a [String],
+    uris: &'a [String],
+    emails: &'a [String],
+    #[serde(serialize_with = "ser_pin")]
+    spki_sha256: [u8; 32],
+    #[serde(serialize_with = "ser_hex")]
+    fingerprint: [u8; 32],
+    #[serde(serialize_with = "ser_time")]
+    not_before: UnixTime,
+    #[serde(serialize_with = "ser_time")]
+    not_after: UnixTime,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    attestation: Option<&'a AttestationFacts>,
+    chain_len: u16,
+    matched: Option<&'a str>,
+    warnings: &'a [Warning],
+    #[serde(serialize_with = "ser_time")]
+    valid_until: UnixTime,
 }
 
 /// What one certificate says about itself, as [`inspect`] reports it; nothing here is verified.
@@ -275,14 +515,19 @@ impl CertificateInfo {
     /// The install id: the one `urn:uuid:` subjectAltName URI (lower-cased), `None` when there
     /// is none or more than one.
     pub fn install_id(&self) -> Option<&str> {
-        let mut ids = self
-            .uris
-            .iter()
-            .filter_map(|u| u.strip_prefix(INSTALL_ID_PREFIX));
-        match (ids.next(), ids.next()) {
-            (Some(id), None) => Some(id),
-            _ => None,
-        }
+        install_id(&self.uris)
+    }
+}
+
+/// The one `urn:uuid:` URI among `uris` (lower-cased), `None` when there is none or more
+/// than one.
+fn install_id(uris: &[String]) -> Option<&str> {
+    let mut ids = uris
+        .iter()
+        .filter_map(|u| u.strip_prefix(INSTALL_ID_PREFIX));
+    match (ids.next(), ids.next()) {
+        (Some(id), None) => Some(id),
+        _ => None,
     }
 }
 
@@ -357,30 +602,13 @@ impl PeerIdentity {
     /// (the app id) are counted as if owned.
     pub(crate) fn heap_bytes(&self) -> usize {
         let facts = &self.inner;
-        let strings = |v: &[String]| {
-            v.iter().fold(
-                v.len().saturating_mul(std::mem::size_of::<String>()),
-                |n, s| n.saturating_add(s.capacity()),
-            )
-        };
-        let cert = &facts.cert;
         [
             std::mem::size_of::<IdentityFacts>().saturating_add(16),
-            cert.app_id
-                .as_ref()
-                .map_or(0, |a| a.as_str().len().saturating_add(16)),
-            cert.subject.capacity(),
-            cert.issuer.capacity(),
-            cert.serial.capacity(),
-            strings(&cert.dns_names),
-            strings(&cert.uris),
-            strings(&cert.emails),
-            facts.matched.as_ref().map_or(0, String::capacity),
+            facts.cert.heap_bytes(),
             facts
-                .warnings
-                .capacity()
-                .saturating_mul(std::mem::size_of::<Warning>()),
-            cert.attestation.as_ref().map_or(0, |a| a.heap_bytes()),
+                .matched
+                .as_ref()
+                .map_or(0, |m| m.len().saturating_add(16)),
         ]
         .into_iter()
         .fold(0, usize::saturating_add)
@@ -401,34 +629,34 @@ impl PeerIdentity {
 
     /// The leaf's subject, as an RFC 4514 string.
     pub fn subject(&self) -> &str {
-        &self.inner.cert.subject
+        &self.inner.cert.strings().subject
     }
 
     /// The leaf's issuer, as an RFC 4514 string.
     pub fn issuer(&self) -> &str {
-        &self.inner.cert.issuer
+        self.inner.cert.issuer.as_str()
     }
 
     /// The leaf's serial number in lower-case hex (colon-separated bytes).
     pub fn serial(&self) -> &str {
-        &self.inner.cert.serial
+        &self.inner.cert.strings().serial
     }
 
     /// DNS names in the leaf's subjectAltName.
     pub fn dns_names(&self) -> &[String] {
-        &self.inner.cert.dns_names
+        &self.inner.cert.strings().dns_names
     }
 
     /// URIs in the leaf's subjectAltName.
     pub fn uris(&self) -> &[String] {
-        &self.inner.cert.uris
+        &self.inner.cert.strings().uris
     }
 
     /// The install id of a per-install certificate: its one `urn:uuid:` subjectAltName URI
     /// (enrollment writes it beside the app id). `None` for a shared app certificate, and when
     /// the leaf carries more than one.
     pub fn install_id(&self) -> Option<&str> {
-        self.inner.cert.install_id()
+        install_id(&self.inner.cert.strings().uris)
     }
 
     /// What the platform attested about this install's key (security level, boot state, app
@@ -449,7 +677,7 @@ impl PeerIdentity {
 
     /// Email addresses in the leaf's subjectAltName.
     pub fn emails(&self) -> &[String] {
-        &self.inner.cert.emails
+        &self.inner.cert.strings().emails
     }
 
     /// SHA-256 of the leaf's SubjectPublicKeyInfo (what a `sha256/<base64>` pin names).
@@ -478,7 +706,7 @@ impl PeerIdentity {
 
     /// Number of certificates on the validated path, leaf and trust anchor included.
     pub fn chain_len(&self) -> usize {
-        self.inner.chain_len
+        usize::from(self.inner.chain_len)
     }
 
     /// The name of the pin or app rule that matched, if the policy has one.
@@ -488,7 +716,11 @@ impl PeerIdentity {
 
     /// Warnings attached to this accept (for example [`Warning::CrlStale`]).
     pub fn warnings(&self) -> &[Warning] {
-        &self.inner.warnings
+        if self.inner.crl_stale {
+            &[Warning::CrlStale]
+        } else {
+            &[]
+        }
     }
 
     /// The instant from which this verdict may no longer hold with time alone: the earliest of
@@ -501,7 +733,28 @@ impl PeerIdentity {
 
 impl Serialize for PeerIdentity {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.inner.serialize(s)
+        let facts = &self.inner;
+        let cert = &facts.cert;
+        let strings = cert.strings();
+        IdentityJson {
+            app_id: cert.app_id.as_ref(),
+            subject: &strings.subject,
+            issuer: cert.issuer.as_str(),
+            serial: &strings.serial,
+            dns_names: &strings.dns_names,
+            uris: &strings.uris,
+            emails: &strings.emails,
+            spki_sha256: cert.spki_sha256,
+            fingerprint: cert.fingerprint,
+            not_before: cert.not_before,
+            not_after: cert.not_after,
+            attestation: cert.attestation.as_deref(),
+            chain_len: facts.chain_len,
+            matched: facts.matched.as_deref(),
+            warnings: self.warnings(),
+            valid_until: facts.valid_until,
+        }
+        .serialize(s)
     }
 }
 
@@ -544,4 +797,27 @@ fn colon_hex(bytes: &[u8]) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cached_identity_stays_compact() {
+        // One allocation of at most 200 bytes with its `Arc` counts (a 208-byte malloc chunk),
+        // beside the raw subject/serial/subjectAltName and nothing else owned: the verdict
+        // cache holds up to millions of these (BENCHMARKS.md, "Memory").
+        assert!(
+            std::mem::size_of::<IdentityFacts>() <= 184,
+            "{}",
+            std::mem::size_of::<IdentityFacts>()
+        );
+    }
+
+    #[test]
+    fn colon_hex_matches_x509_parser() {
+        assert_eq!(colon_hex(&[0x00, 0x10, 0xab]), "00:10:ab");
+        assert_eq!(colon_hex(&[]), "");
+    }
 }

@@ -28,9 +28,7 @@ pub(crate) mod time;
 mod twin;
 
 use self::facts::{CertFacts, name_contents};
-use self::identity::{
-    AppId, CertificateInfo, IdentityFacts, IdentitySource, PeerIdentity, Warning,
-};
+use self::identity::{AppId, IdentityFacts, IdentitySource, IssuerName, LeafRecord, PeerIdentity};
 use self::pins::{AppRule, Pin, matching_pin};
 use self::revocation::{CrlUse, PathNode, Revocation};
 use crate::peer_chain::PeerChain;
@@ -111,6 +109,56 @@ impl Limits {
 /// junk; 256 is far above the CAs of any app PKI.
 const MAX_PRESENTED_FACTS: usize = 256;
 
+/// Most distinct leaf issuer names interned (see [`Verifier::issuer_name`]). Only names of
+/// leaves whose chain was accepted get here; past the ceiling, each identity owns its issuer.
+const MAX_ISSUER_NAMES: usize = 256;
+
+/// Hashes a DER encoding by its length and last 16 bytes only (of a certificate: its
+/// signature's), instead of SipHash over the whole of it, which is two hashes of the
+/// intermediate's 0.5-1.5 KB per verification. Only the bucket depends on it: a lookup still
+/// compares whole keys, and only certificates whose signatures verified (at most
+/// [`MAX_PRESENTED_FACTS`]) are ever inserted, so crafted collisions cost at most that many
+/// comparisons.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct DerTailHash;
+
+impl std::hash::BuildHasher for DerTailHash {
+    type Hasher = TailHasher;
+    fn build_hasher(&self) -> TailHasher {
+        TailHasher(0)
+    }
+}
+
+/// See [`DerTailHash`].
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct TailHasher(u64);
+
+impl std::hash::Hasher for TailHasher {
+    fn finish(&self) -> u64 {
+        // A final mix (splitmix64), so every bit of the state reaches the bucket index.
+        let mut z = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let tail = bytes.get(bytes.len().saturating_sub(16)..).unwrap_or(bytes);
+        for chunk in tail.chunks(8) {
+            let mut word = [0u8; 8];
+            for (w, b) in word.iter_mut().zip(chunk) {
+                *w = *b;
+            }
+            self.0 = (self.0.rotate_left(29) ^ u64::from_le_bytes(word))
+                .wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.write(&n.to_le_bytes());
+    }
+}
+
 /// What the leaf must be good for.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -138,7 +186,10 @@ pub struct Verifier {
     /// pin window bounds.
     pub(crate) boundaries: Vec<u64>,
     /// Facts of intermediates that peers presented, by DER (only signature-checked ones).
-    pub(crate) presented_facts: RwLock<HashMap<Box<[u8]>, Arc<CertFacts>>>,
+    pub(crate) presented_facts: RwLock<HashMap<Box<[u8]>, Arc<CertFacts>, DerTailHash>>,
+    /// Issuer names of accepted leaves, interned: every leaf of one CA shares one (rendered
+    /// once), so a cached identity does not carry its own copy.
+    pub(crate) issuer_names: RwLock<HashMap<Box<[u8]>, Arc<IssuerName>, DerTailHash>>,
     pub(crate) revocation: Revocation,
     pub(crate) denylist: HashSet<[u8; 32]>,
     pub(crate) identity: IdentitySource,
@@ -160,7 +211,7 @@ struct PathOutcome {
     path_len: usize,
     valid_until: UnixTime,
     stale: bool,
-    matched: Option<String>,
+    matched: Option<Arc<str>>,
 }
 
 /// What path building found.
@@ -261,11 +312,14 @@ impl Verifier {
         *leaf_window = Some((leaf.facts.not_before, leaf.facts.not_after));
         // Read now, judged after the chain: a forged certificate gets a chain error first.
         let app = self.identity.extract(&leaf.x509);
-        let rule = app
-            .as_ref()
-            .ok()
-            .and_then(Option::as_ref)
-            .and_then(|id| self.apps.get(id));
+        let (app, rule) = match app {
+            // The policy's own copy of a listed app id: an identity shares it, not a new one.
+            Ok(Some(id)) => match self.apps.get_key_value(&id) {
+                Some((key, rule)) => (Ok(Some(key.clone())), Some(rule)),
+                None => (Ok(Some(id)), None),
+            },
+            other => (other, None),
+        };
 
         let outcome = match self.build_path(&leaf, presented, rule, now) {
             PathVerdict::Accepted(outcome) => Some(outcome),
@@ -308,21 +362,18 @@ impl Verifier {
             (None, Some(outcome)) => {
                 let matched = outcome
                     .matched
-                    .or_else(|| rule.map(|rule| rule.id.to_string()));
+                    .or_else(|| rule.map(|rule| rule.id.shared()));
                 Ok(PeerIdentity::new(IdentityFacts {
-                    cert: CertificateInfo::read(
+                    cert: LeafRecord::read(
                         &leaf.x509,
                         app,
+                        self.issuer_name(leaf.x509.issuer().as_raw()),
                         leaf.facts.spki_sha256,
                         leaf.fingerprint,
                     ),
-                    chain_len: outcome.path_len,
+                    chain_len: u16::try_from(outcome.path_len).unwrap_or(u16::MAX),
                     matched,
-                    warnings: if outcome.stale {
-                        vec![Warning::CrlStale]
-                    } else {
-                        Vec::new()
-                    },
+                    crl_stale: outcome.stale,
                     valid_until: outcome.valid_until,
                 }))
             }
@@ -775,6 +826,23 @@ impl Verifier {
             }
         }
         Ok(facts)
+    }
+
+    /// The interned issuer name `raw` (a whole DER `Name`) of an accepted leaf.
+    fn issuer_name(&self, raw: &[u8]) -> Arc<IssuerName> {
+        if let Ok(names) = self.issuer_names.read() {
+            if let Some(name) = names.get(raw) {
+                return Arc::clone(name);
+            }
+        }
+        let name = Arc::new(IssuerName::new(raw));
+        if let Ok(mut names) = self.issuer_names.write() {
+            // Bounded: past the ceiling, each identity owns its issuer name.
+            if names.len() < MAX_ISSUER_NAMES {
+                names.insert(raw.into(), Arc::clone(&name));
+            }
+        }
+        name
     }
 
     /// The leaf must say what it is for: rustls-webpki's `client_auth()` accepts a leaf without

@@ -27,6 +27,9 @@ pub struct Pin {
     name: Option<String>,
     not_before: Option<UnixTime>,
     not_after: Option<UnixTime>,
+    /// What a verdict's `matched` says for this pin (its name, or `sha256/<base64>`), made
+    /// once and shared by every identity it matches.
+    label: std::sync::Arc<str>,
 }
 
 impl Pin {
@@ -37,12 +40,15 @@ impl Pin {
             name: None,
             not_before: None,
             not_after: None,
+            label: spki_pin_string(&spki_sha256).into(),
         }
     }
 
     /// Names the pin; the name is reported in [`PeerIdentity::matched`](crate::PeerIdentity).
     pub fn named(mut self, name: impl Into<String>) -> Self {
-        self.name = Some(name.into());
+        let name = name.into();
+        self.label = name.as_str().into();
+        self.name = Some(name);
         self
     }
 
@@ -89,10 +95,8 @@ impl Pin {
     }
 
     /// The label used in messages and in `matched`.
-    pub(crate) fn label(&self) -> String {
-        self.name
-            .clone()
-            .unwrap_or_else(|| spki_pin_string(&self.spki_sha256))
+    pub(crate) fn label(&self) -> std::sync::Arc<str> {
+        std::sync::Arc::clone(&self.label)
     }
 }
 
