@@ -131,7 +131,8 @@ fn crl_replaced_by_atomic_rename_refuses_revoked_under_load() {
     );
     assert!(checks.load(Ordering::Relaxed) > 0);
     assert!(gate.generation() > generation);
-    assert!(watcher.stats().reloads_ok >= 1);
+    // The watcher counts a reload just after the gate swaps the policy: wait for it.
+    until(|| watcher.stats().reloads_ok >= 1);
     assert_eq!(watcher.stats().reloads_failed, 0);
 }
 
@@ -186,6 +187,8 @@ fn rename_on_save_of_the_policy_picks_up_newly_named_files() {
         &pki().crl_pem(Crl::Intermediate),
     );
     until_revoked(&gate, Leaf::Revoked);
+    // Counted just after the swap the refusal shows: wait for the count, then check it stays.
+    until(|| watcher.stats().reloads_ok >= 2);
     assert_eq!(watcher.stats().reloads_ok, 2);
 }
 
@@ -229,6 +232,7 @@ fn truncate_then_write_refuses_the_half_file_and_takes_the_complete_one() {
     file.flush().unwrap();
     drop(file);
     until_revoked(&gate, Leaf::Revoked);
+    until(|| watcher.stats().reloads_ok >= 1);
     let stats = watcher.stats();
     assert!(stats.reloads_failed >= 1);
     assert_eq!(stats.reloads_ok, 1);
@@ -253,6 +257,7 @@ fn polling_alone_finds_changes_and_unchanged_contents_do_not_reload() {
     assert_eq!(gate.generation(), 1);
     std::fs::write(dir.path().join("crl.pem"), pki().crl_pem(Crl::Intermediate)).unwrap();
     until_revoked(&gate, Leaf::Revoked);
+    until(|| watcher.stats().reloads_ok >= 1);
     assert_eq!(watcher.stats().reloads_ok, 1);
 }
 

@@ -140,6 +140,12 @@ fn certgate_revoke_and_crl_are_picked_up_by_the_watcher_under_load() {
         0,
         "the genuine app was refused during a reload"
     );
+    // The watcher counts a reload just after the gate swaps the policy: wait for the count.
+    let start = Instant::now();
+    while watcher.stats().reloads_ok < 2 {
+        assert!(start.elapsed() < HANG_GUARD, "{:?}", watcher.stats());
+        std::thread::sleep(Duration::from_millis(5));
+    }
     let stats = watcher.stats();
     assert!(stats.reloads_ok >= 2, "{stats:?}");
     assert_eq!(stats.reloads_failed, 0, "{stats:?}");
