@@ -413,7 +413,10 @@ fn redis_killed_mid_load_loses_no_request_and_recovers() {
     assert_eq!(answered, 4500);
     assert!(down_seen, "the stores noticed Redis was down");
     eprintln!("slowest of 3 requests while Redis was killed and restarted: {slowest:?}");
-    assert!(slowest < Duration::from_millis(50), "{slowest:?}");
+    // No request waits on Redis: one that did would sit out the store's connect (250 ms) or
+    // I/O (500 ms) timeout and exceed this bound, which is otherwise loose for scheduler pauses
+    // on two shared cores (the figure is printed above).
+    assert!(slowest < Duration::from_millis(200), "{slowest:?}");
     // During the outage A decided alone (signals pause across replicas); after the restart the
     // propagation works again.
     a.wait_connected();
