@@ -424,8 +424,9 @@ fn redis_killed_mid_load_loses_no_request_and_recovers() {
     for _ in 0..5 {
         a.code(&connect(Leaf::ImpostorSameNames, "192.0.2.99:1000"));
     }
+    // Recovery (no 1 s promise here: the store reconnects on its own schedule).
     within(
-        Duration::from_secs(1),
+        Duration::from_secs(10),
         "quarantine after the restart",
         || b.code(&connect(Leaf::Genuine, "192.0.2.99:1001")) == "quarantined",
     );
