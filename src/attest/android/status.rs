@@ -12,6 +12,8 @@ pub const MAX_STATUS_LIST_BYTES: usize = 64 * 1024 * 1024;
 /// The longest serial accepted as a key, in hex digits (X.509 serials are at most 20 octets;
 /// some slack for sign octets).
 const MAX_SERIAL_HEX: usize = 64;
+/// The longest spelling of a serial accepted, leading zeros included.
+const MAX_SERIAL_SPELLING: usize = 256;
 
 /// The status of one listed certificate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -129,13 +131,18 @@ impl StatusList {
 
 /// Lowercase hex without leading zeros (`"0"` for zero); `None` if not hex or too long.
 fn normalize_serial(serial: &str) -> Option<String> {
+    // Leading zeros do not count toward the limit (the same serial may be spelled with them),
+    // but the whole spelling is still bounded.
     if serial.is_empty()
-        || serial.len() > MAX_SERIAL_HEX
+        || serial.len() > MAX_SERIAL_SPELLING
         || !serial.bytes().all(|b| b.is_ascii_hexdigit())
     {
         return None;
     }
     let trimmed = serial.trim_start_matches('0');
+    if trimmed.len() > MAX_SERIAL_HEX {
+        return None;
+    }
     Some(if trimmed.is_empty() {
         "0".to_owned()
     } else {
@@ -161,6 +168,20 @@ pub(crate) fn serial_to_hex(serial: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn leading_zeros_do_not_count_toward_the_serial_limit() {
+        // Found by the fuzz smoke run: a 63-digit serial looked up as "00" + serial (65 digits).
+        let serial = format!("9{}", "a".repeat(62));
+        let json = format!("{{\"entries\": {{\"{serial}\": {{\"status\": \"REVOKED\"}}}}}}");
+        let list = StatusList::from_json(json.as_bytes()).unwrap();
+        assert_eq!(list.status(&serial), Some(AttestationStatus::Revoked));
+        let spelled = format!("00{}", serial.to_ascii_uppercase());
+        assert_eq!(list.status(&spelled), Some(AttestationStatus::Revoked));
+        // Over 64 significant digits, or an absurdly long spelling: not a serial.
+        assert_eq!(list.status(&format!("1{serial}a")), None);
+        assert_eq!(list.status(&"0".repeat(300)), None);
+    }
 
     #[test]
     fn serials_are_normalized() {
