@@ -366,6 +366,38 @@ fn quarantine_flag_and_denylist_reach_the_other_replica_within_a_second() {
 }
 
 #[test]
+fn a_replica_with_another_clock_does_not_erase_the_fleets_quarantines() {
+    // B is started before A's quarantine and has had no request yet, so its background
+    // threads run on the system clock (today), long after the test clock `NOW` + 10 min when
+    // the quarantine ends. Its resyncs must read the fleet's state, never prune it.
+    let redis = RedisServer::start();
+    let a = Replica::new(&redis.url(), OnError::Open);
+    a.wait_connected();
+    for _ in 0..5 {
+        let forged = connect(Leaf::ImpostorSameNames, "192.0.2.88:1000");
+        assert_ne!(a.code(&forged), "quarantined");
+    }
+    let b = Replica::new(&redis.url(), OnError::Open);
+    b.wait_connected();
+    // B's subscription may have missed A's message; what B knows comes from its resyncs,
+    // two of which (every 500 ms) run on the system clock before B's first request.
+    std::thread::sleep(Duration::from_millis(1200));
+    let took = within(
+        Duration::from_secs(2),
+        "quarantine on a replica with another clock",
+        || b.code(&connect(Leaf::Genuine, "192.0.2.88:1002")) == "quarantined",
+    );
+    eprintln!("quarantine read by a late replica: {took:?}");
+    // And it is still in Redis for the next replica.
+    let c = Replica::new(&redis.url(), OnError::Open);
+    within(
+        Duration::from_secs(2),
+        "quarantine on a third replica",
+        || c.code(&connect(Leaf::Genuine, "192.0.2.88:1003")) == "quarantined",
+    );
+}
+
+#[test]
 fn redis_killed_mid_load_loses_no_request_and_recovers() {
     let mut redis = RedisServer::start();
     let a = Replica::new(&redis.url(), OnError::Open);

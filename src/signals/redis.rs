@@ -72,6 +72,7 @@ enum Update {
     Quarantine {
         addr: IpAddr,
         until: u64,
+        now: u64,
     },
     Leaf {
         leaf: [u8; 32],
@@ -84,6 +85,7 @@ enum Update {
     Flag {
         leaf: [u8; 32],
         until: u64,
+        now: u64,
     },
 }
 
@@ -259,6 +261,7 @@ impl SignalStore for RedisStore {
             self.send(Update::Quarantine {
                 addr,
                 until: now.saturating_add(duration),
+                now,
             });
         }
         score
@@ -290,6 +293,7 @@ impl SignalStore for RedisStore {
                 self.send(Update::Flag {
                     leaf: *leaf,
                     until: now.saturating_add(left),
+                    now,
                 });
             }
         }
@@ -446,8 +450,8 @@ fn flush(
                 pipe.cmd("GET")
                     .arg(format!("certgate:score:{addr}:{}", n.saturating_sub(1)));
             }
-            Update::Quarantine { addr, until } => {
-                quarantine(&mut publish, *addr, *until);
+            Update::Quarantine { addr, until, now } => {
+                quarantine(&mut publish, *addr, *until, *now);
             }
             Update::Leaf {
                 leaf,
@@ -475,7 +479,7 @@ fn flush(
                 pipe.cmd("EXPIRE").arg(&key).arg(*window).ignore();
                 pipe.cmd("ZCARD").arg(&key);
             }
-            Update::Flag { leaf, until } => flag(&mut publish, leaf, *until),
+            Update::Flag { leaf, until, now } => flag(&mut publish, leaf, *until, *now),
         }
     }
     let values: Vec<Value> = pipe.query(conn)?;
@@ -494,7 +498,7 @@ fn flush(
                 {
                     let until = now.saturating_add(*duration);
                     shared.local.set_quarantine(*addr, until);
-                    quarantine(&mut publish, *addr, until);
+                    quarantine(&mut publish, *addr, until, *now);
                 }
             }
             Update::Leaf {
@@ -510,7 +514,7 @@ fn flush(
                 {
                     let until = now.saturating_add(*quarantine);
                     shared.local.set_flag(leaf, until);
-                    flag(&mut publish, leaf, until);
+                    flag(&mut publish, leaf, until, *now);
                 }
             }
             Update::Quarantine { .. } | Update::Flag { .. } => {}
@@ -522,35 +526,50 @@ fn flush(
     Ok(())
 }
 
-fn quarantine(pipe: &mut redis::Pipeline, addr: IpAddr, until: u64) {
+fn quarantine(pipe: &mut redis::Pipeline, addr: IpAddr, until: u64, now: u64) {
     let member = addr.to_string();
-    pipe.cmd("ZADD")
-        .arg(QUARANTINE_KEY)
-        .arg("GT")
-        .arg(until)
-        .arg(&member)
-        .ignore();
+    add_live(pipe, QUARANTINE_KEY, &member, until, now);
     pipe.cmd("PUBLISH")
         .arg(SIGNALS_CHANNEL)
         .arg(format!("q {member} {until}"))
         .ignore();
 }
 
-fn flag(pipe: &mut redis::Pipeline, leaf: &[u8; 32], until: u64) {
+fn flag(pipe: &mut redis::Pipeline, leaf: &[u8; 32], until: u64, now: u64) {
     let member = crate::hex(leaf);
-    pipe.cmd("ZADD")
-        .arg(FLAGGED_KEY)
-        .arg("GT")
-        .arg(until)
-        .arg(&member)
-        .ignore();
+    add_live(pipe, FLAGGED_KEY, &member, until, now);
     pipe.cmd("PUBLISH")
         .arg(SIGNALS_CHANNEL)
         .arg(format!("c {member} {until}"))
         .ignore();
 }
 
+/// Adds `member` until `until` to the sorted set `key`, and prunes the set: entries over at
+/// `now` (the time of the request that caused the write, so the writer's clock), and beyond
+/// the `MAX_RESYNC` latest-ending ones. Only writes prune: a reader's clock never deletes
+/// what another replica wrote.
+fn add_live(pipe: &mut redis::Pipeline, key: &str, member: &str, until: u64, now: u64) {
+    pipe.cmd("ZADD")
+        .arg(key)
+        .arg("GT")
+        .arg(until)
+        .arg(member)
+        .ignore();
+    pipe.cmd("ZREMRANGEBYSCORE")
+        .arg(key)
+        .arg("-inf")
+        .arg(now)
+        .ignore();
+    pipe.cmd("ZREMRANGEBYRANK")
+        .arg(key)
+        .arg(0)
+        .arg(-(i64::try_from(MAX_RESYNC).unwrap_or(i64::MAX)) - 1)
+        .ignore();
+}
+
 /// Members of a sorted set whose score is after now, with their scores, at most `limit`.
+/// Read only: expired members are pruned by writers (`add_live`, `deny`), never by a
+/// reader, whose clock may differ from the writer's.
 fn live_members(
     conn: &mut redis::Connection,
     key: &str,
@@ -558,11 +577,6 @@ fn live_members(
     limit: usize,
 ) -> redis::RedisResult<Vec<(String, u64)>> {
     let mut pipe = redis::pipe();
-    pipe.cmd("ZREMRANGEBYSCORE")
-        .arg(key)
-        .arg("-inf")
-        .arg(now)
-        .ignore();
     pipe.cmd("ZRANGE")
         .arg(key)
         .arg(format!("({now}"))
@@ -736,6 +750,11 @@ pub fn deny(url: &str, leaf: &[u8; 32], ttl_seconds: u64, now: u64) -> Result<u6
     let hex = crate::hex(leaf);
     let mut pipe = redis::pipe();
     pipe.cmd("ZADD").arg(DENY_KEY).arg(until).arg(&hex).ignore();
+    pipe.cmd("ZREMRANGEBYSCORE")
+        .arg(DENY_KEY)
+        .arg("-inf")
+        .arg(now)
+        .ignore();
     pipe.cmd("PUBLISH")
         .arg(DENY_CHANNEL)
         .arg(format!("+{hex} {until}"))
