@@ -112,14 +112,16 @@ impl Verdict {
         self.entry.valid_until
     }
 
-    /// What the gate does with this verdict.
+    /// What the gate does with this verdict: `Refuse` when it is refused (a rejected chain,
+    /// or an enforced bot signal on an accepted one), `Observe` when a rejection or a signal
+    /// was observed and the request passed, else `Accept`.
     pub fn action(&self) -> Action {
-        if self.entry.identity().is_some() {
-            Action::Accept
-        } else if self.refused {
+        if self.refused {
             Action::Refuse
-        } else {
+        } else if self.rejection().is_some() {
             Action::Observe
+        } else {
+            Action::Accept
         }
     }
 
@@ -470,12 +472,11 @@ impl Snapshot {
     /// The per-request counter for `verdict` under this snapshot's labels.
     #[cfg(feature = "metrics")]
     fn request_counter(&self, verdict: &Verdict) -> ::metrics::Counter {
-        let identity = verdict.identity();
-        let action = crate::metrics::action_index(identity.is_some(), verdict.refused);
+        let action = crate::metrics::action_index(verdict.action());
         self.counters.counter(
             verdict.code(),
             action,
-            identity.and_then(PeerIdentity::app_id),
+            verdict.identity().and_then(PeerIdentity::app_id),
         )
     }
 }
@@ -627,6 +628,7 @@ impl Gate {
         rejection: Rejection,
         peer: Option<SocketAddr>,
         tls: Option<&TlsFingerprint>,
+        count: bool,
     ) -> Verdict {
         let snapshot = self.inner.current.load();
         let now = (self.inner.clock)();
@@ -641,9 +643,13 @@ impl Gate {
         };
         #[cfg(feature = "metrics")]
         {
-            snapshot.request_counter(&verdict).increment(1);
+            if count {
+                snapshot.request_counter(&verdict).increment(1);
+            }
             crate::metrics::forwarded_refused(verdict.code());
         }
+        #[cfg(not(feature = "metrics"))]
+        let _ = count;
         self.emit(&verdict, now, peer, tls);
         #[cfg(feature = "audit")]
         self.audit(&verdict, now, None, peer, &snapshot);
@@ -737,7 +743,7 @@ impl Gate {
     /// trusted proxy forwarded, or a transport without per-connection state): the verdict
     /// cache, at the gate's clock.
     pub fn check_request(&self, chain: &PeerChain, peer: Option<SocketAddr>) -> Verdict {
-        self.check_with_memo(chain, None, || peer, None)
+        self.check_with_memo(chain, None, || peer, None, true)
     }
 
     /// The verdict for one request on a connection: the connection's memo when it holds this
@@ -749,7 +755,7 @@ impl Gate {
         memo: &ConnectionMemo,
         peer: Option<SocketAddr>,
     ) -> Verdict {
-        self.check_with_memo(chain, Some(memo), || peer, None)
+        self.check_with_memo(chain, Some(memo), || peer, None, true)
     }
 
     /// [`Gate::check_connection`] (or, without a memo, [`Gate::check_request`]) with the
@@ -760,11 +766,16 @@ impl Gate {
         memo: Option<&ConnectionMemo>,
         peer: impl FnOnce() -> Option<SocketAddr>,
         tls: Option<&TlsFingerprint>,
+        count: bool,
     ) -> Verdict {
         let generation = self.inner.generation.load(Ordering::Acquire);
         let now = (self.inner.clock)();
+        // Counted once per request, with the final verdict: here when nothing can change it
+        // later (no denylisting store; the layer passes `count = false` when signals apply
+        // and counts after them, see `count_request`).
+        let count_now = count && self.inner.store.get().is_none();
         if let Some(memo) = memo {
-            if let Some(mut verdict) = memo.get(self.inner.id, generation, chain, now) {
+            if let Some(mut verdict) = memo.get(self.inner.id, generation, chain, now, count_now) {
                 verdict.cached = true;
                 // A memoized accept (or observe) is the verdict already recorded on the
                 // connection's first request; each refusal is recorded, memoized or not.
@@ -772,17 +783,25 @@ impl Gate {
                 if verdict.refused {
                     let snapshot = self.inner.current.load();
                     self.audit(&verdict, now, Some(chain), peer(), &snapshot);
+                    if count && !count_now {
+                        self.count_request(&verdict, Some(memo));
+                    }
                     return verdict;
                 }
-                return self.denylist(verdict, now, chain, peer);
+                let verdict = self.denylist(verdict, now, chain, peer);
+                if count && !count_now {
+                    self.count_request(&verdict, Some(memo));
+                }
+                return verdict;
             }
         }
         let verdict = self.check_with_fingerprint(chain, now, peer(), tls);
-        // Counted here, once per request (a memo hit counts in `ConnectionMemo::get`).
         #[cfg(feature = "metrics")]
         let counter = {
             let counter = self.inner.current.load().request_counter(&verdict);
-            counter.increment(1);
+            if count_now {
+                counter.increment(1);
+            }
             counter
         };
         if let Some(memo) = memo {
@@ -795,7 +814,40 @@ impl Gate {
                 counter,
             });
         }
-        self.denylist(verdict, now, chain, || None)
+        let verdict = self.denylist(verdict, now, chain, || None);
+        if count && !count_now {
+            self.count_request(&verdict, memo);
+        }
+        verdict
+    }
+
+    /// Counts one request under its final verdict (`certgate_requests_total`): the
+    /// connection memo's handle when the verdict is the memoized one, else a table lookup.
+    #[cfg_attr(not(feature = "metrics"), allow(clippy::unused_self))]
+    pub(crate) fn count_request(&self, verdict: &Verdict, memo: Option<&ConnectionMemo>) {
+        #[cfg(feature = "metrics")]
+        {
+            if let Some(memo) = memo {
+                let slot = memo.slot.load();
+                if let Some(m) = &*slot {
+                    if m.gate == self.inner.id
+                        && m.generation == verdict.generation
+                        && m.verdict.refused == verdict.refused
+                        && m.verdict.code() == verdict.code()
+                    {
+                        m.counter.increment(1);
+                        return;
+                    }
+                }
+            }
+            self.inner
+                .current
+                .load()
+                .request_counter(verdict)
+                .increment(1);
+        }
+        #[cfg(not(feature = "metrics"))]
+        let _ = (verdict, memo);
     }
 
     /// The store's denylist (a fleet-wide one: the Redis store), checked on every request
@@ -830,8 +882,6 @@ impl Gate {
             signal: None,
             show_detail: false,
         };
-        #[cfg(feature = "metrics")]
-        snapshot.request_counter(&verdict).increment(1);
         let peer = peer();
         self.emit(&verdict, now, peer, None);
         #[cfg(feature = "audit")]
@@ -992,16 +1042,13 @@ impl Gate {
         peer: Option<SocketAddr>,
         tls: Option<&TlsFingerprint>,
     ) {
-        let (action, app_id, detail) = match verdict.entry.result() {
-            Ok(identity) => (Action::Accept, identity.app_id().cloned(), None),
-            Err(rejection) => {
-                let action = if verdict.refused {
-                    Action::Refuse
-                } else {
-                    Action::Observe
-                };
-                (action, None, Some(rejection.to_string()))
-            }
+        let action = verdict.action();
+        let (app_id, detail) = match verdict.entry.result() {
+            Ok(identity) => (
+                identity.app_id().cloned(),
+                verdict.signal().map(ToString::to_string),
+            ),
+            Err(rejection) => (None, Some(rejection.to_string())),
         };
         self.inner.sink.record(&VerdictEvent {
             code: verdict.code(),
@@ -1073,7 +1120,14 @@ struct Memo {
 impl ConnectionMemo {
     /// The memoized verdict when it is `chain`'s, from `gate` at `generation`, and holds at
     /// `now` (a guard, no reference-count round trip on the hot path).
-    fn get(&self, gate: u64, generation: u64, chain: &PeerChain, now: UnixTime) -> Option<Verdict> {
+    fn get(
+        &self,
+        gate: u64,
+        generation: u64,
+        chain: &PeerChain,
+        now: UnixTime,
+        count: bool,
+    ) -> Option<Verdict> {
         let memo = self.slot.load();
         match &*memo {
             Some(memo)
@@ -1084,7 +1138,11 @@ impl ConnectionMemo {
             {
                 // The request is counted here: one add to a handle the memo already holds.
                 #[cfg(feature = "metrics")]
-                memo.counter.increment(1);
+                if count {
+                    memo.counter.increment(1);
+                }
+                #[cfg(not(feature = "metrics"))]
+                let _ = count;
                 Some(memo.verdict.clone())
             }
             _ => None,
@@ -1197,7 +1255,7 @@ impl Gate {
                 .counters
                 .counter(
                     rejection.code(),
-                    crate::metrics::action_index(false, true),
+                    crate::metrics::action_index(Action::Refuse),
                     None,
                 )
                 .increment(1);

@@ -199,11 +199,11 @@ impl RequestCounters {
 }
 
 /// The index of an action label: 0 accept, 1 observe, 2 refuse.
-pub(crate) fn action_index(accepted: bool, refused: bool) -> usize {
-    match (accepted, refused) {
-        (true, _) => 0,
-        (false, false) => 1,
-        (false, true) => 2,
+pub(crate) fn action_index(action: crate::events::Action) -> usize {
+    match action {
+        crate::events::Action::Accept => 0,
+        crate::events::Action::Observe => 1,
+        crate::events::Action::Refuse => 2,
     }
 }
 

@@ -1010,6 +1010,66 @@ fn a_reload_does_not_count_open_connections_twice() {
     }
 }
 
+/// A signal on an accepted chain is counted under its own action: `refuse` when enforced,
+/// `observe` when observed, never `accept` (and `Verdict::action` says the same).
+#[cfg(feature = "metrics")]
+#[test]
+fn signal_refusals_are_counted_as_refusals() {
+    for enforce in [true, false] {
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        let codes: &[&str] = if enforce {
+            &["tls_fingerprint_mismatch"]
+        } else {
+            &[]
+        };
+        metrics::with_local_recorder(&recorder, || {
+            let rig = Rig::new(shop_signals(), codes);
+            let mut service = rig.service();
+            let script = connect(Leaf::Genuine, "10.0.0.1:1001", Some(SCRIPT_JA4));
+            for _ in 0..2 {
+                drive(&mut service, on(&script));
+            }
+            // What the inner service sees when the signal is observed.
+            let mut actions = CertGateLayer::new(rig.gate.clone()).layer(tower::service_fn(
+                |req: Request<()>| async move {
+                    let action = req.extensions().get::<Verdict>().map(Verdict::action);
+                    Ok::<_, Infallible>(Response::new(format!("{action:?}")))
+                },
+            ));
+            let response = drive(&mut actions, on(&script));
+            if enforce {
+                assert_eq!(response.status(), StatusCode::FORBIDDEN);
+            } else {
+                assert_eq!(response.body(), "Some(Observe)");
+            }
+        });
+        let text = handle.render();
+        let action = if enforce { "refuse" } else { "observe" };
+        let counted: Vec<&str> = text
+            .lines()
+            .filter(|l| {
+                l.starts_with("certgate_requests_total")
+                    && l.contains("code=\"tls_fingerprint_mismatch\"")
+            })
+            .collect();
+        assert_eq!(counted.len(), 1, "{text}");
+        // Two requests above and one through `actions`, none of them counted as accepted.
+        assert!(
+            !text
+                .lines()
+                .any(|l| l.starts_with("certgate_requests_total")
+                    && l.contains("code=\"accept\"")
+                    && !l.ends_with(" 0")),
+            "{text}"
+        );
+        assert!(
+            counted[0].contains(&format!("action=\"{action}\"")) && counted[0].ends_with(" 3"),
+            "{text}"
+        );
+    }
+}
+
 /// `certgate_tls_fingerprints_total{app,ja4}` and `certgate_quarantines_total{kind}`.
 #[cfg(feature = "metrics")]
 #[test]

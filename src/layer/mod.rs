@@ -106,7 +106,7 @@ where
         let (signals, config) = self.gate.request_settings();
         if signals.is_none() && config.is_none() {
             // The plain path: the transport's chain, nothing else to decide.
-            let verdict = self.transport_verdict(req.extensions());
+            let verdict = self.transport_verdict(req.extensions(), true);
             return self.finish(verdict, req);
         }
         let now = self.gate.now();
@@ -160,13 +160,14 @@ where
                 event_client,
                 &mut req,
                 header_tls.as_ref(),
+                signals.is_none(),
             ),
             None => None,
         };
         let from_proxy = forwarded.is_some();
         let mut verdict = match forwarded {
             Some(verdict) => verdict,
-            None => self.transport_verdict(req.extensions()),
+            None => self.transport_verdict(req.extensions(), signals.is_none()),
         };
         if let Some(sig) = &signals {
             let conn = if from_proxy {
@@ -190,6 +191,8 @@ where
                 },
                 now,
             );
+            // Counted with the signals' outcome (the verdict steps above did not count it).
+            self.gate.count_request(&verdict, conn.map(|c| &c.memo));
         }
         self.finish(verdict, req)
     }
@@ -246,20 +249,23 @@ impl<S> CertGateService<S> {
     }
 
     /// The verdict on the transport's own chain (the TLS connection's).
-    fn transport_verdict(&self, extensions: &http::Extensions) -> crate::Verdict {
+    /// `count`: whether the verdict step counts the request (not when signals follow).
+    fn transport_verdict(&self, extensions: &http::Extensions, count: bool) -> crate::Verdict {
         if let Some(conn) = connection(extensions) {
             self.gate.check_with_memo(
                 &conn.chain,
                 Some(&conn.memo),
                 || Some(conn.addr),
                 conn.fingerprint.as_deref(),
+                count,
             )
         } else if let Some(chain) = extensions.get::<PeerChain>() {
             self.gate
-                .check_with_memo(chain, None, || tcp_peer(extensions), None)
+                .check_with_memo(chain, None, || tcp_peer(extensions), None, count)
         } else {
             // No transport identity at all: judged as an empty chain (no_certificate).
-            self.gate.check_request(&PeerChain::new(Vec::new()), None)
+            self.gate
+                .check_with_memo(&PeerChain::new(Vec::new()), None, || None, None, count)
         }
     }
 
@@ -276,17 +282,25 @@ impl<S> CertGateService<S> {
         client: Option<std::net::SocketAddr>,
         req: &mut Request<B>,
         tls: Option<&crate::signals::TlsFingerprint>,
+        count: bool,
     ) -> Option<crate::Verdict> {
         let verdict = if trusted {
             // A trusted proxy by identity with no address cannot name its client.
             peer?;
             Some(match self.gate.forwarded_chain(req.headers()) {
-                Ok(Some(chain)) => self.gate.check_with_memo(&chain, None, || client, tls),
-                Ok(None) => {
-                    self.gate
-                        .check_with_memo(&PeerChain::new(Vec::new()), None, || client, tls)
-                }
-                Err(e) => self.gate.refuse_unread(e.to_rejection(), client, tls),
+                Ok(Some(chain)) => self
+                    .gate
+                    .check_with_memo(&chain, None, || client, tls, count),
+                Ok(None) => self.gate.check_with_memo(
+                    &PeerChain::new(Vec::new()),
+                    None,
+                    || client,
+                    tls,
+                    count,
+                ),
+                Err(e) => self
+                    .gate
+                    .refuse_unread(e.to_rejection(), client, tls, count),
             })
         } else {
             None
