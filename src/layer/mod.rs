@@ -160,13 +160,19 @@ where
                 event_client,
                 &mut req,
                 header_tls.as_ref(),
-                signals.is_none(),
             ),
             None => None,
         };
         let from_proxy = forwarded.is_some();
+        // Counted once, with the final verdict: by the verdict step on the transport path
+        // without signals, else here or below (a forwarded verdict is not counted where made).
         let mut verdict = match forwarded {
-            Some(verdict) => verdict,
+            Some(verdict) => {
+                if signals.is_none() {
+                    self.gate.count_request(&verdict, None);
+                }
+                verdict
+            }
             None => self.transport_verdict(req.extensions(), signals.is_none()),
         };
         if let Some(sig) = &signals {
@@ -282,7 +288,6 @@ impl<S> CertGateService<S> {
         client: Option<std::net::SocketAddr>,
         req: &mut Request<B>,
         tls: Option<&crate::signals::TlsFingerprint>,
-        count: bool,
     ) -> Option<crate::Verdict> {
         let verdict = if trusted {
             // A trusted proxy by identity with no address cannot name its client.
@@ -290,17 +295,17 @@ impl<S> CertGateService<S> {
             Some(match self.gate.forwarded_chain(req.headers()) {
                 Ok(Some(chain)) => self
                     .gate
-                    .check_with_memo(&chain, None, || client, tls, count),
+                    .check_with_memo(&chain, None, || client, tls, false),
                 Ok(None) => self.gate.check_with_memo(
                     &PeerChain::new(Vec::new()),
                     None,
                     || client,
                     tls,
-                    count,
+                    false,
                 ),
                 Err(e) => self
                     .gate
-                    .refuse_unread(e.to_rejection(), client, tls, count),
+                    .refuse_unread(e.to_rejection(), client, tls, false),
             })
         } else {
             None
