@@ -1293,6 +1293,7 @@ impl Gate {
         let identity = verdict.entry.identity();
         let mut mismatch = None;
         let mut cloning = None;
+        let mut rate = None;
         // Whether this request is the first of its connection under this policy (or has no
         // connection): observed signals are reported then, not on every request.
         let mut first = true;
@@ -1411,6 +1412,13 @@ impl Gate {
                     }
                 }
             };
+            if let Some(rule) = &sig.rate {
+                if let Some((found, first_over)) = self.rate_check(rule, identity, secs) {
+                    // Observed: reported on the window's first request over the ceiling.
+                    first |= first_over;
+                    rate = Some(found);
+                }
+            }
             if let Some(used) = leaf_use {
                 #[cfg(feature = "metrics")]
                 if used.flagged_now {
@@ -1435,11 +1443,11 @@ impl Gate {
             rejection,
             data: SignalData::default(),
         });
-        if quarantine.is_none() && mismatch.is_none() && cloning.is_none() {
+        if quarantine.is_none() && mismatch.is_none() && cloning.is_none() && rate.is_none() {
             return verdict;
         }
         let snapshot = self.inner.current.load();
-        let found: Vec<Found> = [quarantine.take(), mismatch, cloning]
+        let found: Vec<Found> = [quarantine.take(), mismatch, cloning, rate]
             .into_iter()
             .flatten()
             .collect();
@@ -1467,6 +1475,50 @@ impl Gate {
         verdict.refused |= refused_by_signal;
         verdict.signal = Some(Arc::clone(&chosen.rejection));
         verdict
+    }
+
+    /// Counts one request of an accepted chain against the ceilings of `[signals.rate]`
+    /// (its certificate's and its app's, both counted): the first one it is over, and
+    /// whether this is the window's first request over it.
+    fn rate_check(
+        &self,
+        rule: &crate::signals::RateConfig,
+        identity: &PeerIdentity,
+        secs: u64,
+    ) -> Option<(Found, bool)> {
+        use crate::signals::RateKey;
+        let store = self.store();
+        let window = rule.window_seconds;
+        let mut over = None;
+        if let Some(limit) = rule.per_certificate {
+            let leaf = identity.fingerprint();
+            let key = RateKey::Certificate(&leaf);
+            if let Some(o) = store.count_request(key, secs, window, limit) {
+                over = Some((key.scope(), limit, o));
+            }
+        }
+        if let (Some(limit), Some(app)) = (rule.per_app, identity.app_id()) {
+            let key = RateKey::App(app.as_str());
+            if let Some(o) = store.count_request(key, secs, window, limit) {
+                over = over.or(Some((key.scope(), limit, o)));
+            }
+        }
+        over.map(|(scope, limit, o)| {
+            (
+                Found {
+                    rejection: Arc::new(Rejection::RateLimited {
+                        scope,
+                        limit,
+                        retry_after_seconds: o.retry_after_seconds,
+                    }),
+                    data: SignalData {
+                        duration_seconds: Some(o.retry_after_seconds),
+                        ..SignalData::default()
+                    },
+                },
+                o.first,
+            )
+        })
     }
 
     /// Adds a rejected verdict's weight to the client's score; reports a quarantine it starts.

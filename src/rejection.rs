@@ -215,6 +215,20 @@ pub enum Rejection {
         /// Seconds until the quarantine ends (at least 1): the `Retry-After` value.
         retry_after_seconds: u64,
     },
+    /// A certificate, or an app (all its certificates together), made more requests in the
+    /// current window than `[signals.rate]` allows: `429` with `Retry-After`. A bot signal:
+    /// observed by default.
+    #[error(
+        "over the {scope} request-rate ceiling of {limit} per window; retry in {retry_after_seconds} seconds"
+    )]
+    RateLimited {
+        /// `certificate` or `app`: which ceiling.
+        scope: &'static str,
+        /// The ceiling, in requests per window.
+        limit: u32,
+        /// Seconds until the window ends (at least 1): the `Retry-After` value.
+        retry_after_seconds: u64,
+    },
 }
 
 impl Rejection {
@@ -247,6 +261,7 @@ impl Rejection {
         "tls_fingerprint_mismatch",
         "cert_cloning_suspected",
         "quarantined",
+        "rate_limited",
     ];
 
     /// The codes decided before the chain is shown to reach a trust anchor: any client gets
@@ -276,13 +291,15 @@ impl Rejection {
     ///
     /// They are not [`Rejection::UNAUTHENTICATED_CODES`]: a signal never accepts a chain, it
     /// only adds a refusal on top of the chain's own verdict (`tls_fingerprint_mismatch` and
-    /// `cert_cloning_suspected` are given to accepted, genuine chains only; `quarantined` is
+    /// `cert_cloning_suspected` and `rate_limited` are given to accepted, genuine chains
+    /// only; `quarantined` is
     /// about the client address, and a quarantined client that passes in observe mode is then
     /// judged on its certificate as usual). Observing one lets no forged certificate through.
     pub const OBSERVED_BY_DEFAULT: &'static [&'static str] = &[
         "tls_fingerprint_mismatch",
         "cert_cloning_suspected",
         "quarantined",
+        "rate_limited",
     ];
 
     /// Stable snake_case reason code shared by HTTP bodies, events, metrics and the CLI.
@@ -315,11 +332,12 @@ impl Rejection {
             Self::TlsFingerprintMismatch { .. } => "tls_fingerprint_mismatch",
             Self::CertCloningSuspected { .. } => "cert_cloning_suspected",
             Self::Quarantined { .. } => "quarantined",
+            Self::RateLimited { .. } => "rate_limited",
         }
     }
 
     /// The HTTP status for this rejection: 401 when no certificate was presented, 429 for
-    /// `quarantined` (with `Retry-After`), 403 otherwise.
+    /// `quarantined` and `rate_limited` (with `Retry-After`), 403 otherwise.
     pub fn http_status(&self) -> http::StatusCode {
         match self {
             Self::NoCertificate => http::StatusCode::UNAUTHORIZED,
@@ -348,7 +366,9 @@ impl Rejection {
             | Self::ForwardedMismatch { .. }
             | Self::TlsFingerprintMismatch { .. }
             | Self::CertCloningSuspected { .. } => http::StatusCode::FORBIDDEN,
-            Self::Quarantined { .. } => http::StatusCode::TOO_MANY_REQUESTS,
+            Self::Quarantined { .. } | Self::RateLimited { .. } => {
+                http::StatusCode::TOO_MANY_REQUESTS
+            }
         }
     }
 

@@ -8,7 +8,7 @@ use rustls_pki_types::UnixTime;
 
 /// The codes as released, in order. New codes are appended here and in `Rejection::CODES`;
 /// nothing is ever renamed, removed or reordered.
-const GOLDEN: [&str; 27] = [
+const GOLDEN: [&str; 28] = [
     "no_certificate",
     "malformed_certificate",
     "unknown_issuer",
@@ -36,6 +36,7 @@ const GOLDEN: [&str; 27] = [
     "tls_fingerprint_mismatch",
     "cert_cloning_suspected",
     "quarantined",
+    "rate_limited",
 ];
 
 /// One value of every variant (the enum is `#[non_exhaustive]`, so a new variant must be
@@ -96,6 +97,11 @@ fn one_of_each() -> Vec<Rejection> {
         Rejection::Quarantined {
             retry_after_seconds: 60,
         },
+        Rejection::RateLimited {
+            scope: "certificate",
+            limit: 20,
+            retry_after_seconds: 1,
+        },
     ]
 }
 
@@ -134,12 +140,12 @@ fn every_code_has_a_variant() {
 }
 
 #[test]
-fn only_no_certificate_is_401_and_only_quarantined_429() {
+fn only_no_certificate_is_401_and_only_quarantined_and_rate_limited_429() {
     for rejection in one_of_each() {
         let status = rejection.http_status();
         if rejection == Rejection::NoCertificate {
             assert_eq!(status, 401);
-        } else if rejection.code() == "quarantined" {
+        } else if ["quarantined", "rate_limited"].contains(&rejection.code()) {
             assert_eq!(status, 429);
         } else {
             assert_eq!(status, 403, "{}", rejection.code());

@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 
 use certgate::forwarded::{ClientAddressSource, ForwardedConfig, ForwardedFormat};
 use certgate::signals::{
-    AppSignals, CloningConfig, EmbeddedStore, QuarantineConfig, SignalStore, SignalsConfig,
-    TlsFingerprint,
+    AppSignals, CloningConfig, EmbeddedStore, QuarantineConfig, RateConfig, SignalStore,
+    SignalsConfig, TlsFingerprint,
 };
 use certgate::{
     Action, CertGateLayer, EventSink, Gate, Mode, PeerAddr, PeerChain, Policy, Rejection,
@@ -687,8 +687,9 @@ fn reload_keeps_the_signal_state() {
 #[test]
 fn embedded_store_stays_bounded_under_a_million_addresses() {
     let store = EmbeddedStore::new(4096, 1024);
-    let expected =
-        4096 * EmbeddedStore::BYTES_PER_ADDRESS + 1024 * EmbeddedStore::BYTES_PER_CERTIFICATE;
+    let expected = 4096 * EmbeddedStore::BYTES_PER_ADDRESS
+        + 1024 * EmbeddedStore::BYTES_PER_CERTIFICATE
+        + 1024 * EmbeddedStore::BYTES_PER_RATE_COUNTER;
     let expected = u64::try_from(expected).unwrap();
     assert_eq!(store.max_bytes(), expected);
     let rule = QuarantineConfig::new(100, 60, 600).unwrap();
@@ -739,14 +740,158 @@ fn a_running_quarantine_survives_a_flood_of_new_addresses() {
 }
 
 // ---------------------------------------------------------------------------
+// request-rate ceilings
+
+fn rate_signals(rate: RateConfig) -> SignalsConfig {
+    SignalsConfig::new().rate(rate)
+}
+
+#[test]
+fn a_certificate_over_its_ceiling_is_rate_limited_until_the_window_ends() {
+    let rate = RateConfig::new(10).unwrap().per_certificate(5).unwrap();
+    let rig = Rig::new(rate_signals(rate), &["rate_limited"]);
+    // Start at a window boundary: windows are multiples of 10 s since the epoch.
+    rig.advance(10 - NOW.as_secs() % 10);
+    let mut service = rig.service();
+    let genuine = connect(Leaf::Genuine, "10.0.0.1:1000", None);
+    let other = connect(Leaf::Second, "10.0.0.2:1000", None);
+    for i in 0..5 {
+        assert_eq!(code_of(&drive(&mut service, on(&genuine))), "accept", "{i}");
+    }
+    rig.advance(3);
+    let refused = drive(&mut service, on(&genuine));
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(code_of(&refused), "rate_limited");
+    assert_eq!(refused.headers()[header::RETRY_AFTER], "7");
+    // The same leaf on a new connection from elsewhere: the ceiling is the certificate's.
+    let elsewhere = connect(Leaf::Genuine, "10.0.0.3:1000", None);
+    assert_eq!(
+        code_of(&drive(&mut service, on(&elsewhere))),
+        "rate_limited"
+    );
+    // Another certificate of the same app has its own ceiling.
+    assert_eq!(code_of(&drive(&mut service, on(&other))), "accept");
+    // Each enforced refusal is reported, with the window's rest.
+    let events = rig.events.with_code("rate_limited");
+    assert_eq!(events.len(), 2);
+    assert!(events.iter().all(|e| e.action == Action::Refuse));
+    // The next window: accepted again.
+    rig.advance(7);
+    assert_eq!(code_of(&drive(&mut service, on(&genuine))), "accept");
+}
+
+#[test]
+fn an_app_ceiling_counts_all_its_certificates() {
+    let rate = RateConfig::new(60).unwrap().per_app(4).unwrap();
+    let rig = Rig::new(rate_signals(rate), &["rate_limited"]);
+    rig.advance(60 - NOW.as_secs() % 60);
+    let mut service = rig.service();
+    let a = connect(Leaf::Genuine, "10.0.0.1:1000", None);
+    let b = connect(Leaf::Second, "10.0.0.2:1000", None);
+    let other_app = connect(Leaf::OtherApp, "10.0.0.3:1000", None);
+    for conn in [&a, &b, &a, &b] {
+        assert_eq!(code_of(&drive(&mut service, on(conn))), "accept");
+    }
+    let refused = drive(&mut service, on(&b));
+    assert_eq!(code_of(&refused), "rate_limited");
+    assert_eq!(refused.headers()[header::RETRY_AFTER], "60");
+    assert_eq!(code_of(&drive(&mut service, on(&a))), "rate_limited");
+    // Another app is not counted with it; a rejected chain is never counted (nor helped).
+    assert_eq!(code_of(&drive(&mut service, on(&other_app))), "accept");
+    let forged = connect(Leaf::ForeignCa, "10.0.0.4:1000", None);
+    assert_eq!(code_of(&drive(&mut service, on(&forged))), "unknown_issuer");
+}
+
+#[test]
+fn an_observed_ceiling_refuses_no_one_and_reports_once_per_window() {
+    let rate = RateConfig::new(10).unwrap().per_certificate(2).unwrap();
+    let rig = Rig::new(rate_signals(rate), &[]);
+    rig.advance(10 - NOW.as_secs() % 10);
+    let mut service = rig.service();
+    let genuine = connect(Leaf::Genuine, "10.0.0.1:1000", None);
+    let mut codes = Vec::new();
+    for _ in 0..6 {
+        let response = drive(&mut service, on(&genuine));
+        assert_eq!(response.status(), StatusCode::OK);
+        codes.push(code_of(&response));
+    }
+    assert_eq!(
+        codes,
+        [
+            "accept",
+            "accept",
+            "rate_limited",
+            "rate_limited",
+            "rate_limited",
+            "rate_limited"
+        ]
+    );
+    let events = rig.events.with_code("rate_limited");
+    assert_eq!(
+        events.len(),
+        1,
+        "reported on the window's first request over"
+    );
+    assert_eq!(events[0].action, Action::Observe);
+    rig.advance(10);
+    for _ in 0..3 {
+        drive(&mut service, on(&genuine));
+    }
+    assert_eq!(
+        rig.events.with_code("rate_limited").len(),
+        2,
+        "once more in the next window"
+    );
+}
+
+#[test]
+fn rate_counters_stay_bounded() {
+    // A small store: 16 counters. A flood of distinct certificates evicts the oldest windows
+    // and never grows the table.
+    let store = EmbeddedStore::new(4, 16);
+    let before = store.max_bytes();
+    for i in 0u32..10_000 {
+        let mut leaf = [0u8; 32];
+        leaf[..4].copy_from_slice(&i.to_be_bytes());
+        let over = store.count_request(
+            certgate::signals::RateKey::Certificate(&leaf),
+            1_000 + u64::from(i / 100),
+            1,
+            1,
+        );
+        assert_eq!(over, None, "each certificate counted once");
+    }
+    assert_eq!(store.max_bytes(), before);
+    let leaf = [7u8; 32];
+    let key = certgate::signals::RateKey::Certificate(&leaf);
+    assert_eq!(store.count_request(key, 5_000, 10, 2), None);
+    assert_eq!(store.count_request(key, 5_001, 10, 2), None);
+    let over = store.count_request(key, 5_002, 10, 2).unwrap();
+    assert_eq!((over.retry_after_seconds, over.first), (8, true));
+    let over = store.count_request(key, 5_009, 10, 2).unwrap();
+    assert_eq!((over.retry_after_seconds, over.first), (1, false));
+    assert_eq!(store.count_request(key, 5_010, 10, 2), None, "a new window");
+    eprintln!(
+        "bytes per rate counter: {}",
+        certgate::signals::EmbeddedStore::BYTES_PER_RATE_COUNTER
+    );
+    // Four addresses, 16 certificates, 16 rate counters: nothing else.
+    let expected = 4 * EmbeddedStore::BYTES_PER_ADDRESS
+        + 16 * EmbeddedStore::BYTES_PER_CERTIFICATE
+        + 16 * EmbeddedStore::BYTES_PER_RATE_COUNTER;
+    assert_eq!(store.max_bytes(), u64::try_from(expected).unwrap());
+}
+
+// ---------------------------------------------------------------------------
 // modes and policy
 
 #[test]
-fn the_three_signal_codes_are_observed_by_default() {
+fn the_signal_codes_are_observed_by_default() {
     for code in [
         "tls_fingerprint_mismatch",
         "cert_cloning_suspected",
         "quarantined",
+        "rate_limited",
     ] {
         assert!(Rejection::CODES.contains(&code));
         assert!(Rejection::OBSERVED_BY_DEFAULT.contains(&code));
@@ -811,6 +956,11 @@ max_connections = 4
 count_networks = false
 quarantine_seconds = 3600
 
+[signals.rate]
+window_seconds = 10
+per_certificate = 50
+per_app = 5000
+
 [signals.store]
 kind = "embedded"
 "#,
@@ -820,6 +970,11 @@ kind = "embedded"
     assert_eq!(signals.quarantine_rule().unwrap().weight_of("expired"), 2);
     assert_eq!(signals.cloning_rule().unwrap().max_addresses, 3);
     assert!(signals.app_settings(SHOP).unwrap().per_install);
+    let rate = signals.rate_rule().unwrap();
+    assert_eq!(
+        (rate.window_seconds, rate.per_certificate, rate.per_app),
+        (10, Some(50), Some(5000))
+    );
     assert_eq!(
         signals.fingerprint_header_name().map(|h| h.as_str()),
         Some("cloudfront-viewer-ja4-fingerprint")
@@ -852,6 +1007,36 @@ fn policy_errors_name_the_field() {
             "[signals.cloning]\nmax_connections = 0",
             "signals.cloning.max_connections",
             "at least 1",
+        ),
+        (
+            "",
+            "[signals.rate]\nwindow_seconds = 0\nper_app = 1",
+            "signals.rate.window_seconds",
+            "seconds",
+        ),
+        (
+            "",
+            "[signals.rate]\nwindow_seconds = 3601\nper_app = 1",
+            "signals.rate.window_seconds",
+            "seconds",
+        ),
+        (
+            "",
+            "[signals.rate]\nper_certificate = 0",
+            "signals.rate.per_certificate",
+            "1 to",
+        ),
+        (
+            "",
+            "[signals.rate]\nper_app = 1000000001",
+            "signals.rate.per_app",
+            "1 to",
+        ),
+        (
+            "",
+            "[signals.rate]\nwindow_seconds = 5",
+            "signals.rate",
+            "no ceiling",
         ),
         (
             "",
@@ -926,6 +1111,11 @@ fn policy_errors_name_the_field() {
             "capacity",
         ),
         ("tls_fingerprints = { alow = [] }", "", "alow"),
+        (
+            "",
+            "[signals.rate]\nper_app = 5\nper_minute = 3",
+            "per_minute",
+        ),
     ] {
         let err = load(&policy_text(app, extra)).unwrap_err();
         assert!(err.to_string().contains(name), "{err}");

@@ -22,14 +22,15 @@ struct Problem<'a> {
 }
 
 /// Builds the refusal for `rejection`: 401 for `no_certificate`, 429 with `Retry-After` (in
-/// seconds) for `quarantined`, 403 otherwise, with the reason code in the body (and `detail`
+/// seconds) for `quarantined` and `rate_limited`, 403 otherwise, with the reason code in the body (and `detail`
 /// unless hidden). The rejection itself goes into the
 /// response's extensions for logging middleware.
 pub fn problem_response<B: From<String>>(rejection: &Rejection, show_detail: bool) -> Response<B> {
     let status = rejection.http_status();
-    let title = match status {
-        StatusCode::UNAUTHORIZED => "Client certificate required",
-        StatusCode::TOO_MANY_REQUESTS => "Client quarantined",
+    let title = match rejection {
+        Rejection::NoCertificate => "Client certificate required",
+        Rejection::Quarantined { .. } => "Client quarantined",
+        Rejection::RateLimited { .. } => "Too many requests",
         _ => "Client certificate refused",
     };
     let detail = show_detail.then(|| rejection.to_string());
@@ -45,6 +46,10 @@ pub fn problem_response<B: From<String>>(rejection: &Rejection, show_detail: boo
     );
     if let Rejection::Quarantined {
         retry_after_seconds,
+    }
+    | Rejection::RateLimited {
+        retry_after_seconds,
+        ..
     } = rejection
     {
         response

@@ -10,7 +10,9 @@
 //! - `cert_cloning_suspected` (403): a per-install certificate used from too many addresses or
 //!   connections ([`CloningConfig`]);
 //! - `quarantined` (429 with `Retry-After`): a client address whose failure score reached the
-//!   threshold, refused before any certificate work ([`QuarantineConfig`]).
+//!   threshold, refused before any certificate work ([`QuarantineConfig`]);
+//! - `rate_limited` (429 with `Retry-After`): a certificate or an app over its request-rate
+//!   ceiling in the current window ([`RateConfig`]).
 //!
 //! The settings are part of the policy ([`SignalsConfig`], `[signals]` in a file) and follow
 //! reloads; the state lives in the gate's [`SignalStore`] and survives them.
@@ -36,6 +38,7 @@ pub struct TlsFingerprint {
 pub(crate) mod cloning;
 pub(crate) mod fingerprint;
 pub(crate) mod quarantine;
+pub(crate) mod rate;
 #[cfg(feature = "redis")]
 pub(crate) mod redis;
 pub(crate) mod section;
@@ -44,6 +47,7 @@ pub mod store;
 pub use self::cloning::CloningConfig;
 pub use self::fingerprint::{AppSignals, MAX_LEARNED};
 pub use self::quarantine::QuarantineConfig;
+pub use self::rate::{RateConfig, RateKey, RateOver};
 #[cfg(feature = "redis")]
 pub use self::redis::{
     DENY_CHANNEL, MAX_DENY_SECONDS, MAX_DENYLIST, QUEUE_CAPACITY, RedisStore, SIGNALS_CHANNEL,
@@ -69,6 +73,7 @@ use crate::verify::identity::AppId;
 pub struct SignalsConfig {
     pub(crate) quarantine: Option<QuarantineConfig>,
     pub(crate) cloning: Option<CloningConfig>,
+    pub(crate) rate: Option<RateConfig>,
     pub(crate) fingerprint_header: Option<http::HeaderName>,
     pub(crate) apps: HashMap<AppId, AppSignals>,
     /// `[signals.store] kind = "redis"`: its URL and `on_error`.
@@ -92,6 +97,13 @@ impl SignalsConfig {
     #[must_use]
     pub fn cloning(mut self, rule: CloningConfig) -> Self {
         self.cloning = Some(rule);
+        self
+    }
+
+    /// Turns the request-rate ceilings on (per certificate and per app, on accepted chains).
+    #[must_use]
+    pub fn rate(mut self, rule: RateConfig) -> Self {
+        self.rate = Some(rule);
         self
     }
 
@@ -131,6 +143,11 @@ impl SignalsConfig {
     /// The cloning rule, if on.
     pub fn cloning_rule(&self) -> Option<&CloningConfig> {
         self.cloning.as_ref()
+    }
+
+    /// The request-rate ceilings, if on.
+    pub fn rate_rule(&self) -> Option<&RateConfig> {
+        self.rate.as_ref()
     }
 
     /// The Redis store the policy names (`[signals.store] kind = "redis"`): its URL and

@@ -33,6 +33,7 @@ use redis::Value;
 
 use super::cloning::CloningConfig;
 use super::quarantine::{MAX_SECONDS, QuarantineConfig};
+use super::rate::{RateKey, RateOver};
 use super::store::{EmbeddedStore, LeafUse, OnError, Score, SignalStore, StoreStats};
 
 /// The channel of quarantines and cloning flags.
@@ -311,6 +312,18 @@ impl SignalStore for RedisStore {
 
     fn stats(&self) -> StoreStats {
         self.shared.local.stats()
+    }
+
+    /// Per replica: the local view's counters (see [`RateConfig`](super::RateConfig)).
+    fn count_request(
+        &self,
+        key: RateKey<'_>,
+        now: u64,
+        window: u64,
+        limit: u32,
+    ) -> Option<RateOver> {
+        self.shared.saw(now);
+        self.shared.local.count_request(key, now, window, limit)
     }
 
     fn denylisted(&self, leaf: &[u8; 32], now: u64) -> bool {

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::{AppSignals, CloningConfig, QuarantineConfig, SignalsConfig};
+use super::{AppSignals, CloningConfig, QuarantineConfig, RateConfig, SignalsConfig};
 
 /// A field of `[signals]` (or an app's signal fields) that does not validate; the policy
 /// loader turns it into a `PolicyError` naming the file.
@@ -35,7 +35,20 @@ pub(crate) struct SignalsSection {
     #[serde(default)]
     cloning: Option<CloningSection>,
     #[serde(default)]
+    rate: Option<RateSection>,
+    #[serde(default)]
     store: Option<StoreSection>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RateSection {
+    #[serde(default = "d_rate_window")]
+    window_seconds: u64,
+    #[serde(default)]
+    per_certificate: Option<u32>,
+    #[serde(default)]
+    per_app: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -113,6 +126,9 @@ fn d_max_connections() -> u32 {
 }
 fn d_cloning_quarantine() -> u64 {
     3600
+}
+fn d_rate_window() -> u64 {
+    1
 }
 
 /// One `[[apps]]` entry's signal fields: (field prefix `apps[i]`, app id, `per_install`,
@@ -202,6 +218,23 @@ pub(crate) fn validate(
         .map_err(|(field, e)| SectionError::new(format!("signals.cloning.{field}"), e))?
         .count_networks(c.count_networks);
         config = config.cloning(rule);
+    }
+    if let Some(r) = section.rate {
+        let field = |(f, e): (&str, String)| SectionError::new(format!("signals.rate.{f}"), e);
+        let mut rule = RateConfig::new(r.window_seconds).map_err(field)?;
+        if r.per_certificate.is_none() && r.per_app.is_none() {
+            return Err(SectionError::new(
+                "signals.rate",
+                "sets no ceiling: give per_certificate, per_app or both",
+            ));
+        }
+        if let Some(limit) = r.per_certificate {
+            rule = rule.per_certificate(limit).map_err(field)?;
+        }
+        if let Some(limit) = r.per_app {
+            rule = rule.per_app(limit).map_err(field)?;
+        }
+        config = config.rate(rule);
     }
     for (field, id, per_install, fingerprints) in apps {
         if !per_install && fingerprints.is_none() {

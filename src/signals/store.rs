@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::cloning::CloningConfig;
 use super::quarantine::QuarantineConfig;
+use super::rate::{RateKey, RateOver};
 
 /// A client address's failure score after one refused verdict was added.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
@@ -101,6 +102,17 @@ pub trait SignalStore: Send + Sync + 'static {
     /// What the store holds.
     fn stats(&self) -> StoreStats;
 
+    /// Counts one request of `key` in its fixed window of `window` seconds (the one holding
+    /// `now`: windows start at multiples of `window`), and returns the seconds left in that
+    /// window (at least 1) when the count is over `limit` (`[signals.rate]`).
+    fn count_request(
+        &self,
+        key: RateKey<'_>,
+        now: u64,
+        window: u64,
+        limit: u32,
+    ) -> Option<RateOver>;
+
     /// Whether the leaf with this SHA-256 is on the store's denylist at `now` (a fleet-wide
     /// denylist: [`RedisStore`](super::RedisStore)); refused `denylisted` like any verify
     /// code, on every request, keep-alive connections included. The embedded store has none.
@@ -126,6 +138,14 @@ struct AddrSlot {
     until: u64,
 }
 
+/// One fixed-window request counter (`key` 0: empty).
+#[derive(Clone, Copy, Default)]
+struct RateSlot {
+    key: u64,
+    window: u64,
+    count: u32,
+}
+
 #[derive(Clone, Copy, Default)]
 struct LeafSlot {
     key: [u8; 32],
@@ -138,13 +158,17 @@ struct LeafSlot {
     seen_at: [u64; LEAF_ADDRESSES],
 }
 
-/// The embedded store: two fixed-size tables allocated when the store is built (lazily, on a
-/// gate's first signal), so memory is bounded whatever the traffic.
+/// The embedded store: three fixed-size tables allocated when the store is built (lazily, on
+/// a gate's first signal), so memory is bounded whatever the traffic.
 ///
 /// - client addresses: [`EmbeddedStore::BYTES_PER_ADDRESS`] bytes each, `max_addresses`
 ///   of them (default 65 536: 3.6 MiB at 58 bytes each on x86_64);
 /// - per-install certificates: [`EmbeddedStore::BYTES_PER_CERTIFICATE`] bytes each,
-///   `max_certificates` of them (default 16 384: 4.9 MiB at 314 bytes each on x86_64).
+///   `max_certificates` of them (default 16 384: 4.9 MiB at 314 bytes each on x86_64);
+/// - rate counters (`[signals.rate]`, one per certificate and per app):
+///   [`EmbeddedStore::BYTES_PER_RATE_COUNTER`] bytes each, as many as `max_certificates`
+///   (default 16 384: 416 KiB at 26 bytes each on x86_64). A counter evicted from a full
+///   bucket (the oldest window first) starts again from zero.
 ///
 /// Each table is set-associative (a key hashes, with a per-process random key, to one
 /// bucket of 4 slots, each bucket behind its own lock). A new key in a full bucket evicts
@@ -154,6 +178,7 @@ struct LeafSlot {
 pub struct EmbeddedStore {
     addrs: Box<[Mutex<[AddrSlot; WAYS]>]>,
     leaves: Box<[Mutex<[LeafSlot; WAYS]>]>,
+    rates: Box<[Mutex<[RateSlot; WAYS]>]>,
     hasher: std::hash::RandomState,
     /// The latest quarantine end ever set: at or after it, no address is quarantined (one
     /// atomic load answers the common case).
@@ -184,9 +209,13 @@ impl EmbeddedStore {
     /// Bytes per tracked per-install certificate.
     pub const BYTES_PER_CERTIFICATE: usize =
         std::mem::size_of::<Mutex<[LeafSlot; WAYS]>>().div_ceil(WAYS);
+    /// Bytes per rate counter (`[signals.rate]`: one per certificate and per app).
+    pub const BYTES_PER_RATE_COUNTER: usize =
+        std::mem::size_of::<Mutex<[RateSlot; WAYS]>>().div_ceil(WAYS);
 
-    /// A store for at most `max_addresses` client addresses and `max_certificates`
-    /// per-install certificates (each rounded up to a power of two, at least 4).
+    /// A store for at most `max_addresses` client addresses, `max_certificates` per-install
+    /// certificates and as many rate counters (each rounded up to a power of two, at least
+    /// 4).
     pub fn new(max_addresses: usize, max_certificates: usize) -> Self {
         let buckets = |n: usize| n.div_ceil(WAYS).max(1).next_power_of_two();
         Self {
@@ -195,6 +224,9 @@ impl EmbeddedStore {
                 .collect(),
             leaves: (0..buckets(max_certificates))
                 .map(|_| Mutex::new([LeafSlot::default(); WAYS]))
+                .collect(),
+            rates: (0..buckets(max_certificates))
+                .map(|_| Mutex::new([RateSlot::default(); WAYS]))
                 .collect(),
             hasher: std::hash::RandomState::new(),
             addr_until: AtomicU64::new(0),
@@ -212,7 +244,11 @@ impl EmbeddedStore {
             .leaves
             .len()
             .saturating_mul(std::mem::size_of::<Mutex<[LeafSlot; WAYS]>>());
-        u64::try_from(addrs.saturating_add(leaves)).unwrap_or(u64::MAX)
+        let rates = self
+            .rates
+            .len()
+            .saturating_mul(std::mem::size_of::<Mutex<[RateSlot; WAYS]>>());
+        u64::try_from(addrs.saturating_add(leaves).saturating_add(rates)).unwrap_or(u64::MAX)
     }
 
     fn bucket<'a, T>(&self, table: &'a [Mutex<T>], key: &impl Hash) -> Option<&'a Mutex<T>> {
@@ -478,6 +514,42 @@ impl SignalStore for EmbeddedStore {
             connections: slot.connections,
             flagged_for: Some(slot.until.saturating_sub(now)),
             flagged_now: false,
+        })
+    }
+
+    fn count_request(
+        &self,
+        key: RateKey<'_>,
+        now: u64,
+        window: u64,
+        limit: u32,
+    ) -> Option<RateOver> {
+        let window = window.max(1);
+        let id = self.hasher.hash_one(key) | 1;
+        let start = now.saturating_sub(now % window);
+        let mut bucket = lock(self.bucket(&self.rates, &id)?);
+        let index = bucket.iter().position(|s| s.key == id).or_else(|| {
+            // A free slot, else the oldest window.
+            bucket
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, s)| (s.key != 0, s.window))
+                .map(|(i, _)| i)
+        })?;
+        let slot = bucket.get_mut(index)?;
+        if slot.key != id || slot.window != start {
+            *slot = RateSlot {
+                key: id,
+                window: start,
+                count: 0,
+            };
+        }
+        slot.count = slot.count.saturating_add(1);
+        (slot.count > limit).then(|| {
+            RateOver::new(
+                start.saturating_add(window).saturating_sub(now).max(1),
+                slot.count == limit.saturating_add(1),
+            )
         })
     }
 
