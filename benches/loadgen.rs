@@ -40,6 +40,13 @@
 //!   shuffled order, 3 requests per connection. Every revoked certificate must get 403 with code
 //!   `revoked`, every other 200; the server's RSS is sampled every second.
 //!
+//! * **signals** (only when named, and built with feature `redis`): the keep-alive load through
+//!   the layer with every bot signal on (learning JA4s, per-install cloning detection,
+//!   quarantine, rate ceilings; all observed, so every request is answered 200), on the
+//!   embedded store and on the Redis store (a `redis-server` the parent starts on 127.0.0.1),
+//!   alternating per round. Targets (issue 13): Redis's p99 request latency at most 2 ms above
+//!   the embedded store's, and its request rate within 10% of it.
+//!
 //! CPU time is in clock ticks; the tick rate comes from `getconf CLK_TCK` (100 when that fails).
 
 // Load-generator code, run by hand against its own child process on 127.0.0.1 and not reachable
@@ -155,6 +162,7 @@ enum Scenario {
     Keepalive,
     Handshake,
     Mixed,
+    Signals,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -170,11 +178,12 @@ impl Args {
     fn parse(argv: &[String]) -> Result<Self, String> {
         let usage = "usage: cargo bench --bench loadgen --features axum,server -- \
                      [--seconds N] [--connections C] [--rounds R] \
-                     [--scenario all|keepalive|handshake|mixed] [--verify-server]\n\
+                     [--scenario all|keepalive|handshake|mixed|signals] [--verify-server]\n\
                      \n  --seconds N     measured seconds per run, after a 1 s warm-up (default 5, max 600)\
                      \n  --connections C concurrent client workers (default 32, max 1024)\
                      \n  --rounds R      repeat each keep-alive/handshake pair R times, alternating (default 2)\
-                     \n  --scenario S    which scenarios to run (default all)\
+                     \n  --scenario S    which scenarios to run (default all: every one but signals,\
+                     \n                  which needs feature redis and a redis-server)\
                      \n  --verify-server the generator checks the server's certificate (default: it does not,\
                      \n                  like h2load and wrk, to leave the cores to the server)";
         let mut args = Self {
@@ -221,6 +230,7 @@ impl Args {
                         "keepalive" => Scenario::Keepalive,
                         "handshake" => Scenario::Handshake,
                         "mixed" => Scenario::Mixed,
+                        "signals" => Scenario::Signals,
                         other => return Err(format!("unknown scenario {other:?}\n\n{usage}")),
                     };
                 }
@@ -236,7 +246,8 @@ impl Args {
     }
 
     fn runs(&self, scenario: Scenario) -> bool {
-        self.scenario == Scenario::All || self.scenario == scenario
+        self.scenario == scenario
+            || (self.scenario == Scenario::All && scenario != Scenario::Signals)
     }
 }
 
@@ -270,11 +281,21 @@ enum ServerKind {
     },
     /// Defer-mode TLS, layer, policy file reloaded every second.
     Mixed,
+    /// Defer-mode TLS, layer, every signal on (observed), on the embedded store.
+    SignalsEmbedded,
+    /// The same on the Redis store at the URL in `files::REDIS_URL`.
+    SignalsRedis,
 }
 
 impl ServerKind {
     fn all() -> Vec<Self> {
-        let mut all = vec![Self::KeepaliveBaseline, Self::KeepaliveLayer, Self::Mixed];
+        let mut all = vec![
+            Self::KeepaliveBaseline,
+            Self::KeepaliveLayer,
+            Self::Mixed,
+            Self::SignalsEmbedded,
+            Self::SignalsRedis,
+        ];
         for crl in [false, true] {
             for client in [Client::Returning, Client::FirstTime] {
                 for verifier in [Verifier::Webpki, Verifier::Certgate] {
@@ -294,6 +315,8 @@ impl ServerKind {
             Self::KeepaliveBaseline => "keepalive-baseline".into(),
             Self::KeepaliveLayer => "keepalive-layer".into(),
             Self::Mixed => "mixed".into(),
+            Self::SignalsEmbedded => "signals-embedded".into(),
+            Self::SignalsRedis => "signals-redis".into(),
             Self::Handshake {
                 verifier,
                 client,
@@ -330,6 +353,7 @@ mod files {
     pub(crate) const CRL_10K: &str = "crl-10k.der";
     pub(crate) const MIXED_CRL: &str = "mixed-crl.der";
     pub(crate) const MIXED_POLICY: &str = "mixed-policy.toml";
+    pub(crate) const REDIS_URL: &str = "redis-url.txt";
 }
 
 fn at_days(days: i64) -> OffsetDateTime {
@@ -658,6 +682,18 @@ async fn child_main(argv: &[String]) -> Result<(), BoxError> {
             let app = app(Some(gate.clone()), reloads).layer(CertGateLayer::new(gate));
             (tls, app)
         }
+        ServerKind::SignalsEmbedded | ServerKind::SignalsRedis => {
+            let policy = Policy::from_verifier(typical().build()?).with_signals(all_signals()?)?;
+            let mut builder = Gate::builder(policy);
+            if kind == ServerKind::SignalsRedis {
+                builder = builder.signal_store(redis_store(&dir)?);
+            }
+            let gate = builder.build()?;
+            let tls =
+                certgate::server::server_config(&gate, provider, chain, key, HandshakeMode::Defer)?;
+            let app = app(Some(gate.clone()), reloads).layer(CertGateLayer::new(gate));
+            (tls, app)
+        }
     };
 
     let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
@@ -675,6 +711,44 @@ async fn child_main(argv: &[String]) -> Result<(), BoxError> {
     };
     certgate::server::serve(listener, tls, app, shutdown).await?;
     Ok(())
+}
+
+/// Every signal on, none refusing: learning JA4s, per-install cloning detection (ceilings
+/// above what the load does), quarantine, rate ceilings (both counted on every request).
+fn all_signals() -> Result<certgate::signals::SignalsConfig, BoxError> {
+    use certgate::signals::{
+        AppSignals, CloningConfig, QuarantineConfig, RateConfig, SignalsConfig,
+    };
+    let err = |(field, e): (&str, String)| format!("{field}: {e}");
+    Ok(SignalsConfig::new()
+        .quarantine(QuarantineConfig::new(100, 60, 600).map_err(err)?)
+        .cloning(CloningConfig::new(3, 300, 4096, 3600).map_err(err)?)
+        .rate(
+            RateConfig::new(1)
+                .and_then(|r| r.per_certificate(1_000_000_000))
+                .and_then(|r| r.per_app(1_000_000_000))
+                .map_err(err)?,
+        )
+        .app(APP, AppSignals::new().per_install(true).learn(true))?)
+}
+
+#[cfg(feature = "redis")]
+fn redis_store(dir: &Path) -> Result<Arc<dyn certgate::signals::SignalStore>, BoxError> {
+    let url = std::fs::read_to_string(dir.join(files::REDIS_URL))?;
+    let store = certgate::signals::RedisStore::new(url.trim(), certgate::signals::OnError::Open)?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !store.connected() {
+        if Instant::now() >= deadline {
+            return Err("the Redis store did not connect".into());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Ok(Arc::new(store))
+}
+
+#[cfg(not(feature = "redis"))]
+fn redis_store(_dir: &Path) -> Result<Arc<dyn certgate::signals::SignalStore>, BoxError> {
+    Err("the signals-redis server needs feature `redis`".into())
 }
 
 /// Completes when the parent closes our stdin (or dies).
@@ -1332,6 +1406,217 @@ async fn handshakes(fx: &Fixture, args: &Args) -> Result<Vec<Row>, BoxError> {
     Ok(rows)
 }
 
+/// A `redis-server` on 127.0.0.1 for the signals scenario, killed on drop.
+struct RedisServer {
+    child: Child,
+    url: String,
+}
+
+impl RedisServer {
+    fn start() -> Result<Self, BoxError> {
+        let port = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
+            .local_addr()?
+            .port();
+        let child = Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| format!("redis-server (Debian package redis-server): {e}"))?;
+        let server = Self {
+            child,
+            url: format!("redis://127.0.0.1:{port}"),
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let pong =
+                std::net::TcpStream::connect((Ipv4Addr::LOCALHOST, port)).and_then(|mut s| {
+                    use std::io::Read;
+                    s.write_all(b"PING\r\n")?;
+                    let mut buf = [0u8; 7];
+                    s.read_exact(&mut buf)?;
+                    Ok(&buf == b"+PONG\r\n")
+                });
+            if matches!(pong, Ok(true)) {
+                return Ok(server);
+            }
+            if Instant::now() >= deadline {
+                return Err("redis-server did not answer PING".into());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The latency percentile `p` (0 to 1) of `samples` (µs), sorted in place.
+fn percentile(samples: &mut [u32], p: f64) -> f64 {
+    if samples.is_empty() {
+        return f64::NAN;
+    }
+    samples.sort_unstable();
+    let at = ((samples.len() - 1) as f64 * p).round() as usize;
+    f64::from(samples[at.min(samples.len() - 1)])
+}
+
+/// (d) Keep-alive load with every signal on: the embedded store, then the Redis store.
+async fn signals(fx: &Fixture, args: &Args) -> Result<Vec<Row>, BoxError> {
+    println!(
+        "\n== signals: {} keep-alive connections, GET /, every signal on (observed), \
+         embedded vs Redis store, {} s per run, {} round(s)",
+        args.connections, args.seconds, args.rounds
+    );
+    let redis = RedisServer::start()?;
+    std::fs::write(fx.dir.join(files::REDIS_URL), &redis.url)?;
+    let kinds = [ServerKind::SignalsEmbedded, ServerKind::SignalsRedis];
+    let mut totals = [Totals::default(), Totals::default()];
+    // Per round and store: (p50, p99) in µs.
+    let mut latencies: [Vec<(f64, f64)>; 2] = [Vec::new(), Vec::new()];
+    for round in 1..=args.rounds {
+        for (i, kind) in kinds.into_iter().enumerate() {
+            let server = ServerProcess::start(&fx.dir, kind)?;
+            let port = server.port;
+            let counters = Arc::new(Counters::default());
+            let samples = Arc::new(std::sync::Mutex::new(Vec::<u32>::new()));
+            let config = Arc::clone(&fx.returning);
+            let seconds = args.seconds;
+            let m = measure(
+                &fx.sys,
+                &server,
+                args.seconds,
+                args.connections,
+                &counters,
+                |stop_at| {
+                    latency_worker(
+                        port,
+                        Arc::clone(&config),
+                        stop_at,
+                        stop_at - Duration::from_secs(seconds),
+                        Arc::clone(&counters),
+                        Arc::clone(&samples),
+                    )
+                },
+            )
+            .await;
+            let stats = server_stats(port, Arc::clone(&fx.returning)).await;
+            drop(server);
+            let mut all = std::mem::take(&mut *samples.lock().unwrap());
+            let (p50, p99) = (percentile(&mut all, 0.50), percentile(&mut all, 0.99));
+            report(
+                &format!("round {round} {}", kind.name()),
+                &m,
+                &format!(
+                    "; latency p50 {:.2} ms, p99 {:.2} ms ({} samples); server: {stats}",
+                    p50 / 1e3,
+                    p99 / 1e3,
+                    all.len()
+                ),
+            );
+            latencies[i].push((p50, p99));
+            totals[i].add(&m);
+        }
+    }
+    drop(redis);
+    let [embedded, redis] = totals;
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        match v.len() {
+            0 => f64::NAN,
+            n if n % 2 == 1 => v[n / 2],
+            n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+        }
+    };
+    let p99 = |i: usize| median(latencies[i].iter().map(|l| l.1).collect());
+    let p50 = |i: usize| median(latencies[i].iter().map(|l| l.0).collect());
+    let added_p99_ms = (p99(1) - p99(0)) / 1e3;
+    let rate_ratio = redis.rate() / embedded.rate();
+    let errors = embedded.errors + redis.errors;
+    Ok(vec![
+        embedded.row(
+            "signals, keep-alive",
+            format!(
+                "embedded store (baseline): p50 {:.2} ms, p99 {:.2} ms",
+                p50(0) / 1e3,
+                p99(0) / 1e3
+            ),
+            "1.00".into(),
+            String::new(),
+        ),
+        redis.row(
+            "signals, keep-alive",
+            format!(
+                "Redis store: p50 {:.2} ms, p99 {:.2} ms",
+                p50(1) / 1e3,
+                p99(1) / 1e3
+            ),
+            format!(
+                "req/s {rate_ratio:.3}×, CPU/req {:.3}×, p99 {added_p99_ms:+.2} ms (medians over rounds)",
+                redis.cpu_us() / embedded.cpu_us()
+            ),
+            with_errors(
+                format!(
+                    "p99 added ≤ 2 ms: {}; req/s ≥ 0.90×: {}",
+                    verdict(added_p99_ms <= 2.0),
+                    verdict(rate_ratio >= 0.90)
+                ),
+                errors,
+            ),
+        ),
+    ])
+}
+
+/// The keep-alive worker, recording each request's latency (µs) in the measured window
+/// (bounded: at most 1M samples per worker).
+async fn latency_worker(
+    port: u16,
+    config: Arc<ClientConfig>,
+    stop_at: Instant,
+    measured_from: Instant,
+    counters: Arc<Counters>,
+    samples: Arc<std::sync::Mutex<Vec<u32>>>,
+) {
+    const MAX_SAMPLES: usize = 1_000_000;
+    let mut mine = Vec::new();
+    'outer: for _ in 0..MAX_ITERATIONS {
+        if Instant::now() >= stop_at {
+            break;
+        }
+        let Ok(Ok(mut sender)) =
+            tokio::time::timeout(OP_TIMEOUT, connect(port, Arc::clone(&config))).await
+        else {
+            bump(&counters.errors);
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            continue;
+        };
+        for _ in 0..MAX_ITERATIONS {
+            let sent = Instant::now();
+            if sent >= stop_at {
+                break 'outer;
+            }
+            match tokio::time::timeout(OP_TIMEOUT, request(&mut sender, "/", false)).await {
+                Ok(Ok((status, _))) if status == http::StatusCode::OK => {
+                    bump(&counters.ok);
+                    if sent >= measured_from && mine.len() < MAX_SAMPLES {
+                        mine.push(u32::try_from(sent.elapsed().as_micros()).unwrap_or(u32::MAX));
+                    }
+                }
+                _ => {
+                    bump(&counters.errors);
+                    break;
+                }
+            }
+        }
+    }
+    samples.lock().unwrap().extend(mine);
+}
+
 async fn handshake_worker(
     port: u16,
     returning: Arc<ClientConfig>,
@@ -1717,6 +2002,9 @@ async fn parent_main(args: Args) -> Result<(), BoxError> {
     }
     if args.runs(Scenario::Mixed) {
         rows.extend(mixed(&fx, &args).await?);
+    }
+    if args.runs(Scenario::Signals) {
+        rows.extend(signals(&fx, &args).await?);
     }
 
     println!(
