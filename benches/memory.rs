@@ -39,6 +39,27 @@ fn main() {
         measure_crl_load(std::path::Path::new(&dir));
         return;
     }
+    // The signal store and the audit queue at their maxima, each in a fresh process.
+    if std::env::var("CERTGATE_MEMORY_PART").as_deref() == Ok("signals") {
+        measure_signal_store();
+        return;
+    }
+    #[cfg(feature = "audit")]
+    if std::env::var("CERTGATE_MEMORY_PART").as_deref() == Ok("audit") {
+        measure_audit_queue(&h);
+        return;
+    }
+    for part in ["signals", "audit"] {
+        if part == "audit" && !cfg!(feature = "audit") {
+            println!("audit queue: not measured (build with --features audit)");
+            continue;
+        }
+        let status = std::process::Command::new(std::env::current_exe().unwrap())
+            .env("CERTGATE_MEMORY_PART", part)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
     let n = env("CERTGATE_BENCH_CRL_ENTRIES", 1_000_000);
     let dir = std::env::temp_dir().join(format!("certgate-memory-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -147,4 +168,106 @@ fn measure_crl_load(dir: &std::path::Path) {
         load.as_secs_f64(),
         after.saturating_sub(before) as f64 / n as f64
     );
+}
+
+/// Child process: the embedded signal store's resident bytes with every slot of its three
+/// tables written, against its documented maximum (`EmbeddedStore::max_bytes`).
+fn measure_signal_store() {
+    use certgate::signals::{CloningConfig, EmbeddedStore, QuarantineConfig, RateKey, SignalStore};
+    let before = rss_bytes();
+    let store = EmbeddedStore::default();
+    let rule = QuarantineConfig::new(100, 60, 600).unwrap();
+    let cloning = CloningConfig::new(3, 300, 4, 3600).unwrap();
+    let t = now().as_secs();
+    // 4× each table's capacity of distinct keys: every slot is written, most evicted again.
+    for i in 0..262_144u32 {
+        let addr = std::net::IpAddr::V4(std::net::Ipv4Addr::from(0x0a00_0000 | i));
+        store.add_failure(addr, 1, t, &rule);
+    }
+    for i in 0..65_536u32 {
+        let mut leaf = [0u8; 32];
+        leaf[..4].copy_from_slice(&i.to_be_bytes());
+        for a in 0..4u32 {
+            let addr = std::net::IpAddr::V4(std::net::Ipv4Addr::from(0xc000_0000 | a));
+            store.observe_leaf(&leaf, addr, false, t, &cloning);
+        }
+        store.count_request(RateKey::Certificate(&leaf), t, 1, 1_000);
+    }
+    let after = rss_bytes();
+    let stats = store.stats();
+    println!(
+        "signal store (default sizes, every slot written): {} addresses and {} certificates \
+         tracked; documented maximum {} bytes ({:.1} MiB); resident growth {:.1} MiB",
+        stats.addresses,
+        stats.certificates,
+        store.max_bytes(),
+        store.max_bytes() as f64 / 1048576.0,
+        after.saturating_sub(before) as f64 / 1048576.0
+    );
+}
+
+/// Child process: the audit queue filled to its byte bound behind a stalled disk, with
+/// distinct 4 KiB refused chains: resident growth against `queue_max_bytes`.
+#[cfg(feature = "audit")]
+fn measure_audit_queue(h: &Hierarchy) {
+    use certgate::CacheConfig;
+    use certgate::audit::{AuditConfig, AuditLog, Fsync};
+    use rustls_pki_types::CertificateDer;
+
+    /// Blocks every write forever (the process exits without releasing it).
+    struct Stalled(Arc<std::sync::atomic::AtomicBool>);
+    impl std::io::Write for Stalled {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+            loop {
+                std::thread::park();
+            }
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let config = AuditConfig {
+        fsync: Fsync::Never,
+        ..AuditConfig::default()
+    };
+    let (capacity, max_bytes) = (config.queue_capacity, config.queue_max_bytes);
+    let blocked = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let log = AuditLog::to_writer(Stalled(Arc::clone(&blocked)), config);
+    // A cache of one verdict: what grows is the queue.
+    let gate = Gate::builder(Policy::from_verifier(h.typical().build().unwrap()))
+        .cache({
+            let mut cache = CacheConfig::default();
+            cache.capacity = 1;
+            cache
+        })
+        .event_sink(Arc::new(common::Quiet))
+        .clock(now)
+        .audit_log(&log)
+        .build()
+        .unwrap();
+    gate.check(&h.revoked_chain(), now());
+    while !blocked.load(std::sync::atomic::Ordering::SeqCst) {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    let before = rss_bytes();
+    let n = 2 * max_bytes / 4096;
+    for i in 0..n {
+        let mut der = vec![0x30u8; 4096];
+        der[..8].copy_from_slice(&(i as u64).to_be_bytes());
+        gate.check(&PeerChain::new(vec![CertificateDer::from(der)]), now());
+    }
+    let after = rss_bytes();
+    let stats = log.stats();
+    println!(
+        "audit queue (queue_capacity {capacity}, queue_max_bytes {:.0} MiB), stalled disk, {n} \
+         distinct 4 KiB refused chains: {} held ({:.1} MiB counted), {} dropped; resident \
+         growth {:.1} MiB",
+        max_bytes as f64 / 1048576.0,
+        n as u64 - stats.dropped,
+        stats.queued_bytes as f64 / 1048576.0,
+        stats.dropped,
+        after.saturating_sub(before) as f64 / 1048576.0
+    );
+    std::process::exit(0);
 }

@@ -558,6 +558,8 @@ fn rotation_keeps_the_hash_chain_across_files_and_restarts() {
 struct StalledDisk {
     open: Arc<(Mutex<bool>, Condvar)>,
     written: Arc<Mutex<Vec<u8>>>,
+    /// Set once a write is waiting for the disk.
+    waiting: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl StalledDisk {
@@ -565,6 +567,7 @@ impl StalledDisk {
         Self {
             open: Arc::new((Mutex::new(false), Condvar::new())),
             written: Arc::default(),
+            waiting: Arc::default(),
         }
     }
 
@@ -591,6 +594,8 @@ impl Write for StalledDisk {
         let (lock, cvar) = &*self.open;
         let mut open = lock.lock().unwrap();
         while !*open {
+            self.waiting
+                .store(true, std::sync::atomic::Ordering::SeqCst);
             open = cvar.wait(open).unwrap();
         }
         self.written.lock().unwrap().extend_from_slice(buf);
@@ -794,4 +799,53 @@ fn dropped_records_are_counted_in_certgate_audit_dropped_total() {
     // a record through between drops: each run of drops is one gap).
     let stats = log.stats();
     assert!(stats.gaps >= 1 && stats.gaps <= stats.dropped, "{stats:?}");
+}
+
+#[test]
+fn the_queue_is_bounded_in_bytes_while_the_disk_stalls() {
+    // 100 verdicts on a ~20 KiB chain each, behind a stalled disk (the writer blocked in a
+    // write first), a queue of 100 000 entries but 256 KiB: about 12 wait, the others are
+    // dropped and counted, never held. The same load under the default 64 MiB drops nothing.
+    let dir = tempfile::tempdir().unwrap();
+    let policy = setup(dir.path());
+    let huge = chain(Leaf::Huge);
+    let bytes: usize = huge.certs().iter().map(|c| c.len()).sum();
+    assert!(bytes > 20_000, "{bytes}");
+    for (max_bytes, bounded) in [(256 << 10, true), (64 << 20, false)] {
+        let disk = StalledDisk::new();
+        let log = AuditLog::to_writer(
+            disk.clone(),
+            AuditConfig {
+                queue_capacity: 100_000,
+                queue_max_bytes: max_bytes,
+                ..quiet()
+            },
+        );
+        let _release = ReleaseOnDrop(disk.clone());
+        let gate = gate(&policy, &log);
+        // One verdict the writer takes, then blocks on.
+        gate.check_from(&chain(Leaf::Genuine), NOW, peer());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !disk.waiting.load(std::sync::atomic::Ordering::SeqCst) {
+            assert!(Instant::now() < deadline, "the writer never wrote");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        for _ in 0..100 {
+            gate.check_from(&huge, NOW, peer());
+        }
+        let stats = log.stats();
+        if bounded {
+            let held = 100 - usize::try_from(stats.dropped).unwrap();
+            // Each held verdict counts its chain's bytes and its queue slot (< 1 KiB).
+            assert!(held <= max_bytes / bytes, "{held} {stats:?}");
+            assert!(held >= max_bytes / (bytes + 1024), "{held} {stats:?}");
+        } else {
+            assert_eq!(stats.dropped, 0, "{stats:?}");
+        }
+        disk.release();
+        log.flush();
+        let stats = log.stats();
+        assert_eq!(stats.recorded + stats.dropped, 101, "{stats:?}");
+        assert_eq!(stats.gaps >= 1, bounded, "{stats:?}");
+    }
 }

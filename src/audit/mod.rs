@@ -84,6 +84,11 @@ pub enum AuditFilter {
 pub struct AuditConfig {
     /// Verdicts waiting for the writer; when full, new ones are dropped and counted (65,536).
     pub queue_capacity: usize,
+    /// Bytes the waiting verdicts may hold, their chains' DER included (64 MiB): past it, new
+    /// ones are dropped and counted like a full queue. With `queue_capacity`, this bounds the
+    /// queue's memory while the disk stalls, whatever the clients send (a refused chain can
+    /// be tens of KiB: 65,536 of them would be gigabytes).
+    pub queue_max_bytes: usize,
     /// Rotate once the current file reaches this many bytes (64 MiB; 0: never). The full file
     /// `LOG` is renamed `LOG.N` (N = 1, 2, … in order of rotation) and a new `LOG` continues
     /// the hash chain.
@@ -98,6 +103,7 @@ impl Default for AuditConfig {
     fn default() -> Self {
         Self {
             queue_capacity: 65_536,
+            queue_max_bytes: 64 << 20,
             rotate_bytes: 64 << 20,
             fsync: Fsync::Interval(Duration::from_secs(1)),
             record: AuditFilter::All,
@@ -120,10 +126,15 @@ pub struct AuditStats {
     pub rotations: u64,
     /// Writes (or syncs) that failed.
     pub write_errors: u64,
+    /// Bytes of the verdicts waiting in the queue now, chains included (at most
+    /// [`AuditConfig::queue_max_bytes`]).
+    pub queued_bytes: u64,
 }
 
 #[derive(Default)]
 pub(crate) struct Shared {
+    /// Bytes of the verdicts in the queue (see [`queued_bytes`]).
+    queued: std::sync::atomic::AtomicUsize,
     recorded: AtomicU64,
     dropped: AtomicU64,
     gaps: AtomicU64,
@@ -132,6 +143,11 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// The writer took `v` off the queue.
+    pub(crate) fn dequeued(&self, v: &AuditedVerdict) {
+        self.queued.fetch_sub(queued_bytes(v), Ordering::AcqRel);
+    }
+
     fn drop_records(&self, n: u64) {
         self.dropped.fetch_add(n, Ordering::AcqRel);
         #[cfg(feature = "metrics")]
@@ -145,11 +161,22 @@ pub(crate) enum Msg {
     Shutdown,
 }
 
+/// What a queued verdict holds: the message and its chain's DER (counted even when the chain
+/// is shared with a live connection: an upper bound).
+pub(crate) fn queued_bytes(v: &AuditedVerdict) -> usize {
+    let chain = v
+        .chain
+        .as_ref()
+        .map_or(0, |c| c.certs().iter().map(|der| der.len()).sum::<usize>());
+    std::mem::size_of::<Msg>().saturating_add(chain)
+}
+
 /// The sending side the gate holds.
 struct Recorder {
     tx: SyncSender<Msg>,
     shared: Arc<Shared>,
     filter: AuditFilter,
+    max_bytes: usize,
 }
 
 impl VerdictRecorder for Recorder {
@@ -161,9 +188,17 @@ impl VerdictRecorder for Recorder {
     }
 
     fn record(&self, verdict: AuditedVerdict) {
+        let bytes = queued_bytes(&verdict);
+        let before = self.shared.queued.fetch_add(bytes, Ordering::AcqRel);
+        if before.saturating_add(bytes) > self.max_bytes {
+            self.shared.queued.fetch_sub(bytes, Ordering::AcqRel);
+            self.shared.drop_records(1);
+            return;
+        }
         match self.tx.try_send(Msg::Verdict(verdict)) {
             Ok(()) => {}
             Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
+                self.shared.queued.fetch_sub(bytes, Ordering::AcqRel);
                 self.shared.drop_records(1);
             }
         }
@@ -200,6 +235,7 @@ impl AuditLog {
         let (tx, rx) = std::sync::mpsc::sync_channel(config.queue_capacity.max(1));
         let shared = Arc::new(Shared::default());
         let filter = config.record;
+        let max_bytes = config.queue_max_bytes;
         let mut writer = writer::Writer::new(output, config, Arc::clone(&shared));
         let thread = std::thread::Builder::new()
             .name("certgate-audit".into())
@@ -209,7 +245,12 @@ impl AuditLog {
             tracing::error!(target: "certgate", "audit log: cannot start the writer thread");
         }
         Self {
-            recorder: Arc::new(Recorder { tx, shared, filter }),
+            recorder: Arc::new(Recorder {
+                tx,
+                shared,
+                filter,
+                max_bytes,
+            }),
             thread,
         }
     }
@@ -223,6 +264,7 @@ impl AuditLog {
             gaps: s.gaps.load(Ordering::Acquire),
             rotations: s.rotations.load(Ordering::Acquire),
             write_errors: s.write_errors.load(Ordering::Acquire),
+            queued_bytes: u64::try_from(s.queued.load(Ordering::Acquire)).unwrap_or(u64::MAX),
         }
     }
 

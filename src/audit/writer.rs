@@ -280,6 +280,7 @@ impl Writer {
             };
             match msg {
                 Msg::Verdict(v) => {
+                    self.shared.dequeued(&v);
                     self.verdict(&v);
                     if self.config.fsync == Fsync::EveryRecord {
                         self.write_out();
