@@ -596,7 +596,8 @@ async fn redis_killed_mid_load(f: &Fleet, redis: &mut RedisServer) {
     let took = f.ready().await;
     let since = restarted_at.unwrap().elapsed();
     println!(
-        "FIGURES: replicas reconnected and resubscribed {since:?} after the restart (waited {took:?})"
+        "FIGURES: replicas reconnected and resubscribed {since:?} after the restart \
+         (waited {took:?})"
     );
     quarantine_reaches_b(f, 51).await;
 }

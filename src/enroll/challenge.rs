@@ -180,7 +180,8 @@ mod redis_store {
     /// expiry is [`ChallengeError::Unknown`].
     ///
     /// ```no_run
-    /// # fn wire(gate: certgate::Gate, ca: certgate::issue::Ca) -> Result<(), Box<dyn std::error::Error>> {
+    /// # type Error = Box<dyn std::error::Error>;
+    /// # fn wire(gate: certgate::Gate, ca: certgate::issue::Ca) -> Result<(), Error> {
     /// use std::sync::Arc;
     /// use certgate::enroll::{Enrollment, challenge::RedisChallengeStore};
     /// let store = RedisChallengeStore::new("redis://127.0.0.1:6379")?;
@@ -311,7 +312,11 @@ mod redis_store {
                 // NX refused: the key exists (32 random bytes do not collide; a retried SET
                 // that had reached Redis). Refuse rather than hand out a shared challenge.
                 other => {
-                    tracing::warn!(target: "certgate::enroll", reply = ?other, "issuing a challenge: SET NX did not store it");
+                    tracing::warn!(
+                        target: "certgate::enroll",
+                        reply = ?other,
+                        "issuing a challenge: SET NX did not store it"
+                    );
                     Err(ChallengeError::Unavailable)
                 }
             }
