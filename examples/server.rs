@@ -30,7 +30,9 @@
 //! `--enroll` mounts the attested-enrollment router (`certgate::enroll`) at `/enroll`, outside
 //! the gate, issuing from the demo CA: an install that enrolls (Android Key Attestation or App
 //! Attest against the demo policy's `[apps.android]` / `[apps.ios]`, placeholders to replace
-//! with your app's) can call `/` with its certificate at once.
+//! with your app's) can call `/` with its certificate at once. With a policy whose
+//! `[signals.store]` names Redis, the challenges live in that Redis, shared by every replica
+//! (unreachable Redis: `503 enroll_failed`, never a challenge).
 //!
 //! `--audit-log PATH` records every verdict in a hash-chained JSON-lines log (rotated at
 //! 64 MiB into `PATH.1`, `PATH.2`, …; see the README's "Audit log"): check it with

@@ -1,5 +1,6 @@
 //! The README's demo (`examples/server.rs`), driven in-process: a second instance on a busy port
-//! fails before it touches the demo PKI folder the first one serves from.
+//! fails before it touches the demo PKI folder the first one serves from; with a policy naming
+//! Redis, `--enroll` keeps its challenges there.
 #![cfg(all(
     feature = "axum",
     feature = "server",
@@ -16,6 +17,10 @@
 #[allow(dead_code)]
 #[path = "../examples/server.rs"]
 mod server_example;
+
+#[allow(dead_code, unreachable_pub)]
+#[path = "common/redis_server.rs"]
+mod redis_server;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -197,4 +202,70 @@ async fn the_demo_writes_an_audit_log_that_verifies() {
         certgate::audit::verify(&certgate::audit::log_files(&log).unwrap(), false).unwrap();
     assert!(report.intact, "{report:?}");
     assert_eq!(report.records, 1, "the writer's start record: {report:?}");
+}
+
+/// With `[signals.store] kind = "redis"` in its policy, the demo's `--enroll` keeps its
+/// challenges in that Redis: 200 while Redis answers, `503 enroll_failed` (fail closed) once
+/// it is killed — an in-memory store would have answered 200.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_enrolls_with_the_redis_challenge_store_its_policy_names() {
+    let mut redis = redis_server::RedisServer::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("demo-pki");
+    // A first start generates the PKI and its policy; the policy then names the Redis store.
+    server_example::run(&args(&dir, 0), async {}).await.unwrap();
+    let policy = dir.join("policy.toml");
+    let mut text = std::fs::read_to_string(&policy).unwrap();
+    text.push_str(&format!(
+        "\n[signals.store]\nkind = \"redis\"\nurl = \"{}\"\n",
+        redis.url()
+    ));
+    std::fs::write(&policy, text).unwrap();
+
+    let port = {
+        let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        free.local_addr().unwrap().port()
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let mut demo_args = args(&dir, port);
+    demo_args.enroll = true;
+    let server = server_example::run(&demo_args, async {
+        let _ = stopped.await;
+    });
+    let client = async {
+        let d = dir.clone();
+        let (up, down) = tokio::task::spawn_blocking(move || {
+            // The server may still be starting: retry until it answers (bounded).
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+            let up = loop {
+                let out = std::process::Command::new("curl")
+                    .args(["--silent", "--max-time", "20", "--cacert", "root.pem"])
+                    .args(["--write-out", "\n%{http_code}", "-X", "POST"])
+                    .arg(format!("https://localhost:{port}/enroll/challenge"))
+                    .current_dir(&d)
+                    .output()
+                    .unwrap();
+                if out.status.success() {
+                    break curl_path(&d, port, &["-X", "POST"], "/enroll/challenge");
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the demo never answered"
+                );
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            };
+            redis.kill();
+            let down = curl_path(&d, port, &["-X", "POST"], "/enroll/challenge");
+            (up, down)
+        })
+        .await
+        .unwrap();
+        let _ = stop.send(());
+        (up, down)
+    };
+    let (served, (up, down)) = tokio::join!(server, client);
+    served.unwrap();
+    assert_eq!(up.0, "200", "{up:?}");
+    assert_eq!(down.0, "503", "{down:?}");
+    assert!(down.1.contains("\"code\":\"enroll_failed\""), "{down:?}");
 }

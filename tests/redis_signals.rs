@@ -17,10 +17,7 @@
 mod common;
 
 use std::convert::Infallible;
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::pin::pin;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
@@ -32,87 +29,11 @@ use certgate::signals::{
 use certgate::{
     CertGateLayer, Gate, Mode, PeerChain, Policy, TlsConnectInfo, Verdict, VerifierBuilder,
 };
+use common::redis_server::RedisServer;
 use common::{Crl, Leaf, NOW, SHOP, pki};
 use http::{Request, Response, StatusCode};
 
 use tower::{Layer, Service};
-
-// ---------------------------------------------------------------------------
-// a real redis-server
-
-struct RedisServer {
-    port: u16,
-    dir: tempfile::TempDir,
-    child: Option<Child>,
-}
-
-impl RedisServer {
-    fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut server = Self {
-            port,
-            dir: tempfile::tempdir().unwrap(),
-            child: None,
-        };
-        server.restart();
-        server
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    /// Starts it (again, on the same port) and waits for `PING`.
-    fn restart(&mut self) {
-        let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string()])
-            .args(["--save", "", "--appendonly", "no", "--bind", "127.0.0.1"])
-            .arg("--dir")
-            .arg(self.dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!("redis-server is needed (apt-get install redis-server): {e}")
-            });
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if self.ping() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!("redis-server did not answer PING on port {}", self.port);
-    }
-
-    fn ping(&self) -> bool {
-        let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) else {
-            return false;
-        };
-        s.set_read_timeout(Some(Duration::from_millis(500)))
-            .unwrap();
-        let mut buf = [0u8; 7];
-        s.write_all(b"PING\r\n").is_ok() && s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
 
 // ---------------------------------------------------------------------------
 // replicas
@@ -170,7 +91,9 @@ impl Replica {
 
     fn wait_connected(&self) {
         let deadline = Instant::now() + Duration::from_secs(5);
-        while !self.store.connected() {
+        // Subscribed too: a message published before the subscription would be seen only by
+        // the next resync, racing a 1 s assertion.
+        while !(self.store.connected() && self.store.subscribed()) {
             assert!(Instant::now() < deadline, "the store never connected");
             std::thread::sleep(Duration::from_millis(10));
         }
@@ -242,7 +165,7 @@ fn leaf_hex(leaf: Leaf) -> String {
 fn deny(url: &str, hex: &str, remove: bool) {
     #[cfg(feature = "cli")]
     {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_certgate"));
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_certgate"));
         cmd.args(["deny", "--store", url, "--fingerprint", hex]);
         if remove {
             cmd.arg("--remove");

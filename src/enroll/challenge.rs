@@ -1,5 +1,10 @@
-//! Single-use enrollment challenges and the per-address rate limit: bounded in memory, time
-//! as a parameter (the router passes its clock's reading).
+//! Single-use enrollment challenges and the per-address rate limit, time as a parameter (the
+//! router passes its clock's reading).
+//!
+//! Where the challenges live is pluggable ([`Challenges`]): in this process's memory
+//! ([`ChallengeStore`], the default: bounded), or with feature `redis` in Redis
+//! ([`RedisChallengeStore`], for a fleet: a challenge issued by one replica is redeemed on
+//! any other, exactly once).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -8,6 +13,50 @@ use std::time::Duration;
 
 /// The length of a challenge, in bytes.
 pub const CHALLENGE_BYTES: usize = 32;
+
+/// Where outstanding enrollment challenges live: each is issued once, taken at most once, and
+/// dies at its expiry.
+///
+/// Implementations: [`ChallengeStore`] (memory, one process) and, with feature `redis`,
+/// [`RedisChallengeStore`] (shared by every replica). Give one to
+/// [`EnrollmentBuilder::challenge_store`](crate::enroll::EnrollmentBuilder::challenge_store).
+/// `challenge` bytes passed to [`take`](Challenges::take) come from the client: an
+/// implementation must bound its work by their length (anything but
+/// [`CHALLENGE_BYTES`] bytes is [`ChallengeError::Unknown`]).
+pub trait Challenges: Send + Sync + std::fmt::Debug {
+    /// Records `challenge` (fresh random bytes from the caller) as issued at `now`, living
+    /// `ttl` seconds (both Unix seconds); returns its expiry.
+    ///
+    /// # Errors
+    ///
+    /// [`ChallengeError::Full`] when no more may be outstanding,
+    /// [`ChallengeError::Unavailable`] when the store cannot be reached (the router refuses
+    /// the request: fail closed).
+    fn issue(
+        &self,
+        challenge: [u8; CHALLENGE_BYTES],
+        now: u64,
+        ttl: u64,
+    ) -> Result<u64, ChallengeError>;
+
+    /// Takes `challenge` for use at `now`: it is removed whatever the outcome, so a challenge
+    /// is never accepted twice, by any replica sharing the store.
+    ///
+    /// # Errors
+    ///
+    /// [`ChallengeError::Unknown`] (never issued, already taken, or gone at its expiry),
+    /// [`ChallengeError::Expired`], [`ChallengeError::Unavailable`].
+    fn take(&self, challenge: &[u8], now: u64) -> Result<(), ChallengeError>;
+
+    /// Challenges outstanding, when the store knows it cheaply (`None` for a shared store).
+    fn outstanding(&self) -> Option<usize>;
+
+    /// Whether [`issue`](Challenges::issue) and [`take`](Challenges::take) may block on I/O
+    /// (the router then calls them on a blocking thread). Default: no.
+    fn may_block(&self) -> bool {
+        false
+    }
+}
 
 /// Outstanding challenges: each is handed out once, taken once, and dies at its expiry.
 ///
@@ -19,13 +68,19 @@ pub struct ChallengeStore {
     outstanding: Mutex<HashMap<[u8; CHALLENGE_BYTES], u64>>,
 }
 
-/// Why a challenge could not be taken.
+/// Why a challenge could not be issued or taken.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ChallengeError {
     /// Never issued, or already used.
     Unknown,
     /// Issued, but past its expiry (now consumed).
     Expired,
+    /// Issuing: the store is full of live challenges.
+    Full,
+    /// The store cannot be reached (Redis down, timed out, or refusing): the request is
+    /// refused, never let through.
+    Unavailable,
 }
 
 impl ChallengeStore {
@@ -34,34 +89,6 @@ impl ChallengeStore {
         Self {
             capacity: capacity.max(1),
             outstanding: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// Records `challenge` (fresh random bytes from the caller) as issued at `now`, living
-    /// `ttl` seconds (both Unix seconds); returns its expiry, or `None` when the store is full
-    /// of live challenges.
-    pub fn issue(&self, challenge: [u8; CHALLENGE_BYTES], now: u64, ttl: u64) -> Option<u64> {
-        let expires_at = now.saturating_add(ttl);
-        let mut map = self.lock();
-        if map.len() >= self.capacity {
-            map.retain(|_, expiry| *expiry > now);
-            if map.len() >= self.capacity {
-                return None;
-            }
-        }
-        map.insert(challenge, expires_at);
-        Some(expires_at)
-    }
-
-    /// Takes `challenge` for use at `now`: it is removed whatever the outcome, so a challenge
-    /// is never accepted twice.
-    pub fn take(&self, challenge: &[u8], now: u64) -> Result<(), ChallengeError> {
-        let key: [u8; CHALLENGE_BYTES] =
-            challenge.try_into().map_err(|_| ChallengeError::Unknown)?;
-        match self.lock().remove(&key) {
-            None => Err(ChallengeError::Unknown),
-            Some(expiry) if expiry <= now => Err(ChallengeError::Expired),
-            Some(_) => Ok(()),
         }
     }
 
@@ -80,6 +107,242 @@ impl ChallengeStore {
         self.outstanding
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl Challenges for ChallengeStore {
+    fn issue(
+        &self,
+        challenge: [u8; CHALLENGE_BYTES],
+        now: u64,
+        ttl: u64,
+    ) -> Result<u64, ChallengeError> {
+        let expires_at = now.saturating_add(ttl);
+        let mut map = self.lock();
+        if map.len() >= self.capacity {
+            map.retain(|_, expiry| *expiry > now);
+            if map.len() >= self.capacity {
+                return Err(ChallengeError::Full);
+            }
+        }
+        map.insert(challenge, expires_at);
+        Ok(expires_at)
+    }
+
+    fn take(&self, challenge: &[u8], now: u64) -> Result<(), ChallengeError> {
+        let key: [u8; CHALLENGE_BYTES] =
+            challenge.try_into().map_err(|_| ChallengeError::Unknown)?;
+        match self.lock().remove(&key) {
+            None => Err(ChallengeError::Unknown),
+            Some(expiry) if expiry <= now => Err(ChallengeError::Expired),
+            Some(_) => Ok(()),
+        }
+    }
+
+    fn outstanding(&self) -> Option<usize> {
+        Some(self.len())
+    }
+}
+
+#[cfg(feature = "redis")]
+pub use self::redis_store::RedisChallengeStore;
+
+#[cfg(feature = "redis")]
+mod redis_store {
+    use std::sync::Mutex;
+
+    use redis::Value;
+    use sha2::{Digest as _, Sha256};
+
+    use super::{CHALLENGE_BYTES, ChallengeError, Challenges};
+
+    /// Key prefix; the rest is the hex SHA-256 of the challenge (Redis never holds the
+    /// challenge itself).
+    pub(super) const KEY_PREFIX: &str = "certgate:challenge:";
+    /// Idle connections kept for reuse, at most.
+    const MAX_IDLE: usize = 8;
+    /// The longest reply value accepted (an expiry in decimal Unix seconds).
+    const MAX_VALUE: usize = 20;
+
+    /// Enrollment challenges in Redis (features `redis` and `enroll`), shared by every
+    /// replica: a challenge issued by one replica is redeemed on any other, exactly once.
+    ///
+    /// - issue: `SET certgate:challenge:<sha256 hex> <expires_at> NX EX <ttl>`;
+    /// - take: `GETDEL` (Redis 6.2 or later): atomic, so of two replicas redeeming the same
+    ///   challenge at once exactly one gets it; the stored expiry is checked against the
+    ///   gate's clock, and Redis drops the key at its TTL anyway.
+    ///
+    /// Every call is bounded: connect 250 ms, read and write 500 ms each (the timeouts of
+    /// [`RedisStore`](crate::signals::RedisStore)); up to 8 idle connections are reused.
+    /// **Fail closed**: when Redis is unreachable or refuses, issuing and redeeming fail with
+    /// [`ChallengeError::Unavailable`] (the router answers `503`), and work again as soon as
+    /// Redis answers. Replies are untrusted: anything but an absent key or a short decimal
+    /// expiry is [`ChallengeError::Unknown`].
+    ///
+    /// ```no_run
+    /// # type Error = Box<dyn std::error::Error>;
+    /// # fn wire(gate: certgate::Gate, ca: certgate::issue::Ca) -> Result<(), Error> {
+    /// use std::sync::Arc;
+    /// use certgate::enroll::{Enrollment, challenge::RedisChallengeStore};
+    /// let store = RedisChallengeStore::new("redis://127.0.0.1:6379")?;
+    /// let enrollment = Enrollment::builder(gate, ca)
+    ///     .challenge_store(Arc::new(store))
+    ///     .build()?;
+    /// # let _ = enrollment; Ok(()) }
+    /// ```
+    pub struct RedisChallengeStore {
+        client: redis::Client,
+        idle: Mutex<Vec<redis::Connection>>,
+    }
+
+    impl std::fmt::Debug for RedisChallengeStore {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("RedisChallengeStore")
+                .finish_non_exhaustive()
+        }
+    }
+
+    impl RedisChallengeStore {
+        /// A store on Redis at `url` (`redis://host:port[/db]`); nothing is contacted until
+        /// the first challenge.
+        ///
+        /// # Errors
+        ///
+        /// The URL does not parse.
+        pub fn new(url: &str) -> Result<Self, String> {
+            Ok(Self {
+                client: crate::signals::redis::open(url)?,
+                idle: Mutex::new(Vec::new()),
+            })
+        }
+
+        /// Runs `f` on an idle connection, else a new one; a connection that fails is
+        /// dropped. A reused connection that fails (Redis restarted since) is retried once
+        /// on a fresh one.
+        fn with_conn<T>(
+            &self,
+            what: &str,
+            f: impl Fn(&mut redis::Connection) -> redis::RedisResult<T>,
+        ) -> Result<T, ChallengeError> {
+            let pooled = self.lock().pop();
+            let reused = pooled.is_some();
+            let mut conn = match pooled {
+                Some(conn) => conn,
+                None => self.connect(what)?,
+            };
+            let result = match f(&mut conn) {
+                Err(e)
+                    if reused
+                        && !e.is_timeout()
+                        && (e.is_io_error() || e.is_connection_dropped()) =>
+                {
+                    conn = self.connect(what)?;
+                    f(&mut conn)
+                }
+                other => other,
+            };
+            match result {
+                Ok(value) => {
+                    let mut idle = self.lock();
+                    if idle.len() < MAX_IDLE {
+                        idle.push(conn);
+                    }
+                    Ok(value)
+                }
+                Err(e) => {
+                    tracing::warn!(target: "certgate::enroll", error = %e, "{what}: Redis failed");
+                    Err(ChallengeError::Unavailable)
+                }
+            }
+        }
+
+        fn connect(&self, what: &str) -> Result<redis::Connection, ChallengeError> {
+            crate::signals::redis::connect(&self.client).ok_or_else(|| {
+                tracing::warn!(target: "certgate::enroll", "{what}: cannot reach Redis");
+                ChallengeError::Unavailable
+            })
+        }
+
+        fn lock(&self) -> std::sync::MutexGuard<'_, Vec<redis::Connection>> {
+            self.idle
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        }
+    }
+
+    /// The key of a challenge: the prefix and the hex SHA-256 of its bytes.
+    pub(super) fn key(challenge: &[u8; CHALLENGE_BYTES]) -> String {
+        format!("{KEY_PREFIX}{}", crate::hex(&Sha256::digest(challenge)))
+    }
+
+    /// A `GETDEL` reply: the stored expiry, or `None` for an absent key or anything else.
+    pub(super) fn expiry(value: &Value) -> Option<u64> {
+        let bytes = match value {
+            Value::BulkString(bytes) => bytes.as_slice(),
+            Value::SimpleString(text) => text.as_bytes(),
+            _ => return None,
+        };
+        if bytes.is_empty() || bytes.len() > MAX_VALUE {
+            return None;
+        }
+        std::str::from_utf8(bytes).ok()?.parse().ok()
+    }
+
+    impl Challenges for RedisChallengeStore {
+        fn issue(
+            &self,
+            challenge: [u8; CHALLENGE_BYTES],
+            now: u64,
+            ttl: u64,
+        ) -> Result<u64, ChallengeError> {
+            let expires_at = now.saturating_add(ttl);
+            let key = key(&challenge);
+            let stored = self.with_conn("issuing a challenge", |conn| {
+                redis::cmd("SET")
+                    .arg(&key)
+                    .arg(expires_at)
+                    .arg("NX")
+                    .arg("EX")
+                    .arg(ttl.max(1))
+                    .query::<Value>(conn)
+            })?;
+            match stored {
+                Value::Okay => Ok(expires_at),
+                Value::SimpleString(text) if text == "OK" => Ok(expires_at),
+                // NX refused: the key exists (32 random bytes do not collide; a retried SET
+                // that had reached Redis). Refuse rather than hand out a shared challenge.
+                other => {
+                    tracing::warn!(
+                        target: "certgate::enroll",
+                        reply = ?other,
+                        "issuing a challenge: SET NX did not store it"
+                    );
+                    Err(ChallengeError::Unavailable)
+                }
+            }
+        }
+
+        fn take(&self, challenge: &[u8], now: u64) -> Result<(), ChallengeError> {
+            let challenge: &[u8; CHALLENGE_BYTES] =
+                challenge.try_into().map_err(|_| ChallengeError::Unknown)?;
+            let key = key(challenge);
+            let taken = self.with_conn("redeeming a challenge", |conn| {
+                redis::cmd("GETDEL").arg(&key).query::<Value>(conn)
+            })?;
+            match expiry(&taken) {
+                None => Err(ChallengeError::Unknown),
+                Some(expires_at) if expires_at <= now => Err(ChallengeError::Expired),
+                Some(_) => Ok(()),
+            }
+        }
+
+        fn outstanding(&self) -> Option<usize> {
+            None
+        }
+
+        fn may_block(&self) -> bool {
+            true
+        }
     }
 }
 
@@ -156,10 +419,10 @@ mod tests {
     #[test]
     fn a_challenge_is_taken_once_and_expires() {
         let store = ChallengeStore::new(4);
-        assert_eq!(store.issue([1; 32], 1000, 300), Some(1300));
+        assert_eq!(store.issue([1; 32], 1000, 300), Ok(1300));
         assert_eq!(store.take(&[1; 32], 1100), Ok(()));
         assert_eq!(store.take(&[1; 32], 1100), Err(ChallengeError::Unknown));
-        store.issue([2; 32], 1000, 300);
+        store.issue([2; 32], 1000, 300).unwrap();
         assert_eq!(store.take(&[2; 32], 1300), Err(ChallengeError::Expired));
         assert_eq!(store.take(&[2; 32], 1000), Err(ChallengeError::Unknown));
         assert_eq!(store.take(&[3; 31], 1000), Err(ChallengeError::Unknown));
@@ -169,11 +432,15 @@ mod tests {
     #[test]
     fn the_store_is_bounded_and_sweeps_expired_challenges() {
         let store = ChallengeStore::new(2);
-        assert!(store.issue([1; 32], 0, 10).is_some());
-        assert!(store.issue([2; 32], 0, 10).is_some());
-        assert_eq!(store.issue([3; 32], 5, 10), None, "full of live challenges");
+        assert!(store.issue([1; 32], 0, 10).is_ok());
+        assert!(store.issue([2; 32], 0, 10).is_ok());
+        assert_eq!(
+            store.issue([3; 32], 5, 10),
+            Err(ChallengeError::Full),
+            "full of live challenges"
+        );
         assert!(
-            store.issue([3; 32], 10, 10).is_some(),
+            store.issue([3; 32], 10, 10).is_ok(),
             "the expired ones are swept"
         );
         assert_eq!(store.len(), 1);
@@ -205,5 +472,43 @@ mod tests {
             assert_eq!(limit.check(addr, 0), Ok(()));
         }
         assert!(limit.seen.lock().unwrap().len() <= 2);
+    }
+
+    #[cfg(feature = "redis")]
+    #[test]
+    fn redis_replies_and_keys_are_bounded() {
+        use ::redis::Value;
+        use redis_store::{KEY_PREFIX, expiry, key};
+        assert_eq!(
+            expiry(&Value::BulkString(b"1700000000".to_vec())),
+            Some(1_700_000_000)
+        );
+        assert_eq!(expiry(&Value::Nil), None);
+        assert_eq!(expiry(&Value::BulkString(Vec::new())), None);
+        assert_eq!(expiry(&Value::BulkString(vec![b'9'; 21])), None);
+        assert_eq!(expiry(&Value::BulkString(b"-1".to_vec())), None);
+        assert_eq!(expiry(&Value::BulkString(vec![0xff, 0xfe])), None);
+        assert_eq!(expiry(&Value::Int(5)), None);
+        let k = key(&[1; 32]);
+        assert!(k.starts_with(KEY_PREFIX));
+        assert_eq!(k.len(), KEY_PREFIX.len() + 64);
+        assert!(
+            !k.contains(&crate::hex(&[1; 32])),
+            "the challenge itself is not the key"
+        );
+        // A client's over-long or short challenge never reaches Redis (the URL is a closed
+        // port: reaching it would be Unavailable, not Unknown).
+        let store = RedisChallengeStore::new("redis://127.0.0.1:1").unwrap();
+        assert_eq!(store.take(&[0; 33], 0), Err(ChallengeError::Unknown));
+        assert_eq!(
+            store.take(&vec![0; 1 << 20], 0),
+            Err(ChallengeError::Unknown)
+        );
+        assert_eq!(store.take(&[0; 32], 0), Err(ChallengeError::Unavailable));
+        assert_eq!(
+            store.issue([0; 32], 0, 60),
+            Err(ChallengeError::Unavailable)
+        );
+        assert!(RedisChallengeStore::new("http://x").is_err());
     }
 }

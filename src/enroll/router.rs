@@ -16,7 +16,7 @@ use rustls_pki_types::{CertificateDer, UnixTime};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
-use super::challenge::{CHALLENGE_BYTES, ChallengeError, ChallengeStore, RateLimit};
+use super::challenge::{CHALLENGE_BYTES, ChallengeError, ChallengeStore, Challenges, RateLimit};
 use crate::attest::{AppEvidence, EnrollPolicy, EnrollRejection, android, apple};
 use crate::issue::{Ca, InstallRecord, IssueError, IssueRequest, PublicKey, SubjectKey};
 use crate::verify::attestation::{AttestationFacts, Platform};
@@ -60,6 +60,11 @@ const MAX_ATTESTATION_BYTES: usize = 64 * 1024;
 /// - `POST /renew` over mTLS with the current enrolled certificate (Android: empty body or
 ///   `{}`; iOS: `{"assertion":"<base64 CBOR>"}` over clientDataHash = SHA-256 of the presented
 ///   leaf certificate's DER) → `201`, a fresh certificate for the same key.
+///
+/// Challenges live in this process's memory, or with `[signals.store] kind = "redis"`
+/// (feature `redis`) in Redis, shared by every replica
+/// ([`EnrollmentBuilder::challenge_store`]). A store that cannot be reached fails closed:
+/// `503` `enroll_failed` with `Retry-After: 1`, never a challenge or a certificate.
 #[derive(Clone, Debug)]
 pub struct Enrollment {
     inner: Arc<Inner>,
@@ -69,7 +74,7 @@ pub struct Enrollment {
 struct Inner {
     gate: Gate,
     ca: Mutex<Ca>,
-    challenges: ChallengeStore,
+    challenges: Arc<dyn Challenges>,
     limit: RateLimit,
     show_detail: bool,
 }
@@ -83,6 +88,7 @@ pub struct EnrollmentBuilder {
     per_window: u32,
     window: Duration,
     max_challenges: usize,
+    challenges: Option<Arc<dyn Challenges>>,
     show_detail: bool,
 }
 
@@ -93,6 +99,9 @@ pub enum EnrollSetupError {
     /// The gate's policy has no `[enroll]` section.
     #[error("the policy has no [enroll] section: enrollment is not configured")]
     NotConfigured,
+    /// The challenge store the policy names cannot be set up (a bad Redis URL).
+    #[error("the challenge store: {0}")]
+    ChallengeStore(String),
 }
 
 impl Enrollment {
@@ -105,6 +114,7 @@ impl Enrollment {
             per_window: 30,
             window: Duration::from_secs(60),
             max_challenges: 100_000,
+            challenges: None,
             show_detail: false,
         }
     }
@@ -119,9 +129,10 @@ impl Enrollment {
             .with_state(self.clone())
     }
 
-    /// Challenges outstanding.
-    pub fn outstanding_challenges(&self) -> usize {
-        self.inner.challenges.len()
+    /// Challenges outstanding in this process's store; `None` with a shared store (Redis),
+    /// where they live outside it.
+    pub fn outstanding_challenges(&self) -> Option<usize> {
+        self.inner.challenges.outstanding()
     }
 }
 
@@ -135,9 +146,20 @@ impl EnrollmentBuilder {
     }
 
     /// At most this many challenges outstanding (default 100,000); past it, new challenges
-    /// are refused `429` until some expire.
+    /// are refused `429` until some expire. For the in-memory store only (Redis holds each
+    /// challenge for its TTL; its memory is the operator's `maxmemory`).
     pub fn max_challenges(mut self, max: usize) -> Self {
         self.max_challenges = max;
+        self
+    }
+
+    /// Where the challenges live. Default: the Redis store when the gate's policy says
+    /// `[signals.store] kind = "redis"` (feature `redis`:
+    /// [`RedisChallengeStore`](super::challenge::RedisChallengeStore) on its `url`, so a
+    /// challenge issued by one replica is redeemed on any other), else this process's memory
+    /// ([`ChallengeStore`] of [`max_challenges`](Self::max_challenges)).
+    pub fn challenge_store(mut self, store: Arc<dyn Challenges>) -> Self {
+        self.challenges = Some(store);
         self
     }
 
@@ -152,16 +174,23 @@ impl EnrollmentBuilder {
     ///
     /// # Errors
     ///
-    /// [`EnrollSetupError::NotConfigured`] when the gate's policy has no `[enroll]` section.
+    /// [`EnrollSetupError::NotConfigured`] when the gate's policy has no `[enroll]` section;
+    /// [`EnrollSetupError::ChallengeStore`] when the Redis URL it names does not parse
+    /// (nothing is contacted here).
     pub fn build(self) -> Result<Enrollment, EnrollSetupError> {
-        if self.gate.policy().enrollment().is_none() {
+        let policy = self.gate.policy();
+        if policy.enrollment().is_none() {
             return Err(EnrollSetupError::NotConfigured);
         }
+        let challenges: Arc<dyn Challenges> = match self.challenges {
+            Some(store) => store,
+            None => default_store(&policy, self.max_challenges)?,
+        };
         Ok(Enrollment {
             inner: Arc::new(Inner {
                 gate: self.gate,
                 ca: Mutex::new(self.ca),
-                challenges: ChallengeStore::new(self.max_challenges),
+                challenges,
                 limit: RateLimit::new(self.per_window, self.window, 100_000),
                 show_detail: self.show_detail,
             }),
@@ -169,11 +198,30 @@ impl EnrollmentBuilder {
     }
 }
 
+/// The challenge store the policy calls for: Redis with `[signals.store] kind = "redis"`
+/// (feature `redis`), else memory.
+fn default_store(
+    policy: &crate::Policy,
+    max_challenges: usize,
+) -> Result<Arc<dyn Challenges>, EnrollSetupError> {
+    #[cfg(feature = "redis")]
+    if let Some((url, _)) = policy.signals().and_then(|s| s.redis_store()) {
+        let store = super::challenge::RedisChallengeStore::new(url)
+            .map_err(EnrollSetupError::ChallengeStore)?;
+        return Ok(Arc::new(store));
+    }
+    #[cfg(not(feature = "redis"))]
+    let _ = policy;
+    Ok(Arc::new(ChallengeStore::new(max_challenges)))
+}
+
 /// A refusal or a server-side failure.
 enum Failure {
     Refused(EnrollRejection),
     Gate(crate::Rejection),
     Server(String),
+    /// The challenge store is unreachable: 503, refused (fail closed).
+    Unavailable,
 }
 
 impl From<EnrollRejection> for Failure {
@@ -190,6 +238,19 @@ impl Failure {
             Self::Server(detail) => {
                 tracing::error!(target: "certgate::enroll", %detail, "enrollment failed");
                 crate::layer::problem::server_error("enroll_failed", "enrollment failed")
+            }
+            Self::Unavailable => {
+                let mut response = crate::layer::problem::problem(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Enrollment unavailable",
+                    "tag:certgate,2026:error/enroll_failed",
+                    "enroll_failed",
+                    Some("the challenge store is unreachable; try again".to_owned()),
+                );
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                response
             }
         }
     }
@@ -270,21 +331,55 @@ impl Enrollment {
     }
 
     /// Takes the posted challenge: single use, whatever follows.
-    fn take_challenge(
+    async fn take_challenge(
         &self,
         challenge: [u8; CHALLENGE_BYTES],
         now: UnixTime,
     ) -> Result<[u8; CHALLENGE_BYTES], Failure> {
-        self.inner
-            .challenges
-            .take(&challenge, now_secs(now))
-            .map_err(|e| EnrollRejection::ChallengeMismatch {
-                detail: match e {
-                    ChallengeError::Unknown => "unknown or already used".into(),
-                    ChallengeError::Expired => "expired".into(),
-                },
-            })?;
-        Ok(challenge)
+        let store = Arc::clone(&self.inner.challenges);
+        let now = now_secs(now);
+        let taken = if store.may_block() {
+            tokio::task::spawn_blocking(move || store.take(&challenge, now))
+                .await
+                .map_err(|e| Failure::Server(format!("challenge task: {e}")))?
+        } else {
+            store.take(&challenge, now)
+        };
+        let detail = match taken {
+            Ok(()) => return Ok(challenge),
+            Err(ChallengeError::Unavailable) => return Err(Failure::Unavailable),
+            Err(ChallengeError::Expired) => "expired",
+            Err(_) => "unknown or already used",
+        };
+        Err(EnrollRejection::ChallengeMismatch {
+            detail: detail.into(),
+        }
+        .into())
+    }
+
+    /// Records a fresh challenge: its expiry.
+    async fn issue_challenge(
+        &self,
+        challenge: [u8; CHALLENGE_BYTES],
+        now: UnixTime,
+        ttl: u64,
+    ) -> Result<u64, Failure> {
+        let store = Arc::clone(&self.inner.challenges);
+        let now = now_secs(now);
+        let issued = if store.may_block() {
+            tokio::task::spawn_blocking(move || store.issue(challenge, now, ttl))
+                .await
+                .map_err(|e| Failure::Server(format!("challenge task: {e}")))?
+        } else {
+            store.issue(challenge, now, ttl)
+        };
+        issued.map_err(|e| match e {
+            ChallengeError::Unavailable => Failure::Unavailable,
+            _ => EnrollRejection::RateLimited {
+                retry_after_seconds: ttl.max(1),
+            }
+            .into(),
+        })
     }
 
     /// A new install of `app_id` for the attested `spki`: its first certificate, and the
@@ -497,13 +592,7 @@ async fn challenge(State(e): State<Enrollment>, request: Request) -> Response {
         let ttl = policy.get()?.ttl();
         let mut challenge = [0u8; CHALLENGE_BYTES];
         getrandom::fill(&mut challenge).map_err(|e| Failure::Server(format!("random: {e}")))?;
-        let expires_at = e
-            .inner
-            .challenges
-            .issue(challenge, now_secs(now), ttl.as_secs())
-            .ok_or(EnrollRejection::RateLimited {
-                retry_after_seconds: ttl.as_secs().max(1),
-            })?;
+        let expires_at = e.issue_challenge(challenge, now, ttl.as_secs()).await?;
         Ok::<_, Failure>(
             axum::Json(ChallengeBody {
                 challenge: URL_SAFE_NO_PAD.encode(challenge),
@@ -540,7 +629,7 @@ async fn enroll_android(State(e): State<Enrollment>, request: Request) -> Respon
             .transpose()?;
         let enroll = policy.get()?;
         let rule = rule(enroll, &body.app_id, "Android", |a| a.android.as_ref())?;
-        let challenge = e.take_challenge(challenge, now)?;
+        let challenge = e.take_challenge(challenge, now).await?;
         let attested = android::verify_android(
             &chain,
             &challenge,
@@ -594,7 +683,7 @@ async fn enroll_ios(State(e): State<Enrollment>, request: Request) -> Response {
             crate::issue::Csr::parse(&csr_der).map_err(|err| malformed(format!("csr: {err}")))?;
         let enroll = policy.get()?;
         let rule = rule(enroll, &body.app_id, "iOS", |a| a.ios.as_ref())?;
-        let challenge = e.take_challenge(challenge, now)?;
+        let challenge = e.take_challenge(challenge, now).await?;
         let client_data_hash = apple::client_data_hash(&challenge, &csr_der);
         let attested = apple::verify_attestation(
             &key_id,

@@ -96,6 +96,8 @@ struct Shared {
     on_error: OnError,
     /// Whether the last exchange with Redis succeeded.
     up: AtomicBool,
+    /// Whether the subscriber holds its subscription.
+    subscribed: AtomicBool,
     stop: AtomicBool,
     /// Set by the subscriber on (re)subscribing: the writer resyncs everything.
     resync: AtomicBool,
@@ -147,6 +149,7 @@ impl std::fmt::Debug for RedisStore {
         f.debug_struct("RedisStore")
             .field("on_error", &self.shared.on_error)
             .field("connected", &self.connected())
+            .field("subscribed", &self.subscribed())
             .finish_non_exhaustive()
     }
 }
@@ -175,6 +178,7 @@ impl RedisStore {
             client,
             on_error,
             up: AtomicBool::new(false),
+            subscribed: AtomicBool::new(false),
             stop: AtomicBool::new(false),
             resync: AtomicBool::new(true),
             deny: RwLock::new(HashMap::new()),
@@ -200,6 +204,14 @@ impl RedisStore {
     /// Whether the last exchange with Redis succeeded.
     pub fn connected(&self) -> bool {
         self.shared.up.load(Ordering::Acquire)
+    }
+
+    /// Whether the subscriber holds its subscription to the channels (the other replicas'
+    /// quarantines, flags and denylist changes reach this one within the second only then;
+    /// otherwise through the resyncs). A readiness check waits for both this and
+    /// [`connected`](Self::connected).
+    pub fn subscribed(&self) -> bool {
+        self.shared.subscribed.load(Ordering::Acquire)
     }
 
     /// Updates dropped because the queue was full or Redis unreachable.
@@ -339,7 +351,7 @@ impl SignalStore for RedisStore {
     }
 }
 
-fn open(url: &str) -> Result<redis::Client, String> {
+pub(crate) fn open(url: &str) -> Result<redis::Client, String> {
     if !(url.starts_with("redis://") || url.starts_with("redis+unix://")) {
         return Err(format!(
             "{:?} is not a redis:// URL",
@@ -359,7 +371,8 @@ pub(crate) fn check_url(url: &str) -> Result<(), String> {
     open(url).map(drop)
 }
 
-fn connect(client: &redis::Client) -> Option<redis::Connection> {
+/// A connection with the store's bounded timeouts (connect 250 ms, read and write 500 ms).
+pub(crate) fn connect(client: &redis::Client) -> Option<redis::Connection> {
     let conn = client.get_connection_with_timeout(CONNECT_TIMEOUT).ok()?;
     conn.set_read_timeout(Some(IO_TIMEOUT)).ok()?;
     conn.set_write_timeout(Some(IO_TIMEOUT)).ok()?;
@@ -495,7 +508,14 @@ fn flush(
             Update::Flag { leaf, until, now } => flag(&mut publish, leaf, *until, *now),
         }
     }
-    let values: Vec<Value> = pipe.query(conn)?;
+    // A batch of quarantines and flags alone (the writer woke between a failure and the
+    // quarantine it started) leaves this pipeline empty: querying an empty pipeline fails,
+    // which dropped the quarantine and never published it.
+    let values: Vec<Value> = if pipe.is_empty() {
+        Vec::new()
+    } else {
+        pipe.query(conn)?
+    };
     let mut values = values.into_iter();
     for update in batch {
         match update {
@@ -677,6 +697,7 @@ fn subscribe_loop(shared: &Shared) {
         }
         // Whatever was missed while unsubscribed.
         shared.resync.store(true, Ordering::Release);
+        shared.subscribed.store(true, Ordering::Release);
         while !shared.stop.load(Ordering::Acquire) {
             match pubsub.get_message() {
                 Ok(msg) => apply(shared, msg.get_channel_name(), msg.get_payload_bytes()),
@@ -684,6 +705,7 @@ fn subscribe_loop(shared: &Shared) {
                 Err(_) => break,
             }
         }
+        shared.subscribed.store(false, Ordering::Release);
     }
 }
 
@@ -815,6 +837,7 @@ mod tests {
             client: open("redis://127.0.0.1:1").unwrap(),
             on_error: OnError::Open,
             up: AtomicBool::new(false),
+            subscribed: AtomicBool::new(false),
             stop: AtomicBool::new(false),
             resync: AtomicBool::new(false),
             deny: RwLock::new(HashMap::new()),

@@ -22,6 +22,8 @@ pub mod android_attest;
 pub mod app_attest;
 pub mod der;
 pub mod pki;
+#[cfg(feature = "redis")]
+pub mod redis_server;
 pub mod spki;
 #[cfg(all(feature = "server", feature = "ring"))]
 pub mod tls_client;
