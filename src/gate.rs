@@ -229,6 +229,13 @@ impl GateBuilder {
         self
     }
 
+    /// Reads `clock` instead of the system clock: one atomic load per request instead of a
+    /// `clock_gettime` call, at the price of deciding expiry up to the ticker's wake-up delay
+    /// after the second it falls on (see [`CoarseClock`](crate::CoarseClock)).
+    pub fn coarse_clock(self, clock: crate::CoarseClock) -> Self {
+        self.clock(move || clock.now())
+    }
+
     /// Builds the gate.
     ///
     /// # Errors

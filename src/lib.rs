@@ -26,6 +26,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod cache;
+mod clock;
 mod connection;
 mod events;
 pub mod forwarded;
@@ -81,6 +82,7 @@ pub mod audit;
 mod readme {}
 
 pub use crate::cache::{CacheConfig, CacheStats, VerdictCache, VerdictKey};
+pub use crate::clock::CoarseClock;
 pub use crate::connection::{PeerAddr, TlsConnectInfo};
 pub use crate::events::{
     Action, ConnectionEvent, EventSink, SignalData, TracingSink, VerdictEvent,
