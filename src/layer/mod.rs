@@ -142,9 +142,14 @@ where
     }
 
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
+        if self.gate.is_plain() {
+            // The plain path: the transport's chain, nothing else to decide.
+            let verdict = self.transport_verdict(req.extensions(), true);
+            return self.finish(verdict, req);
+        }
         let (signals, config) = self.gate.request_settings();
         if signals.is_none() && config.is_none() {
-            // The plain path: the transport's chain, nothing else to decide.
+            // A reload to a plain policy raced the flag above.
             let verdict = self.transport_verdict(req.extensions(), true);
             return self.finish(verdict, req);
         }
