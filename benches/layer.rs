@@ -13,6 +13,11 @@
 //!   served from the caches), then everything at once, against the bare service given the
 //!   same request. Members need the `metrics` and `audit` features
 //!   (`cargo bench --all-features --bench layer`); without them those members are left out.
+//!
+//! `CERTGATE_BENCH_PAIRED=ROUNDS` replaces criterion with paired rounds for both groups: each
+//! round times a batch of requests of every member back to back (in a rotating order) and
+//! the report gives, per member, the median over rounds of its difference to the group's
+//! bare service in the same round, which a shared machine's minute-scale swings do not move.
 
 // Benchmark code: a panic is a broken benchmark, not a reachable failure.
 #![allow(
@@ -29,6 +34,7 @@ use std::hint::black_box;
 use std::pin::pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
+use std::time::Instant;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -40,7 +46,7 @@ use certgate::{
     CertGateLayer, CoarseClock, Gate, GateBuilder, Mode, PeerAddr, Policy, TlsConnectInfo,
 };
 use common::{Alg, Hierarchy};
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::Criterion;
 use http::{HeaderMap, HeaderValue, Request, Response};
 use tower_layer::Layer;
 use tower_service::Service;
@@ -89,6 +95,82 @@ fn drive<S: Service<Request<()>, Response = Response<String>>>(
     conn: &TlsConnectInfo,
 ) -> u16 {
     drive_request(service, on(conn))
+}
+
+/// One member of a group: its name, and one request through it (the status).
+type Member<'a> = (&'static str, Box<dyn FnMut() -> u16 + 'a>);
+
+/// Runs `members` as one criterion group, or as paired rounds (`CERTGATE_BENCH_PAIRED`).
+/// The first member is the group's bare service.
+fn run_group(c: &mut Criterion, group: &str, mut members: Vec<Member<'_>>) {
+    if let Some(rounds) = std::env::var("CERTGATE_BENCH_PAIRED")
+        .ok()
+        .and_then(|r| r.parse::<usize>().ok())
+    {
+        paired(group, &mut members, rounds);
+        return;
+    }
+    let mut g = c.benchmark_group(group);
+    for (name, f) in &mut members {
+        g.bench_function(*name, |b| b.iter(&mut *f));
+    }
+    g.finish();
+}
+
+/// Paired rounds: each round runs a batch of every member (rotating which goes first) and
+/// records ns per request; each member's added cost is the median over rounds of its
+/// difference to the baseline it follows (a member named `baseline_*` starts a new one).
+fn paired(group: &str, members: &mut [Member<'_>], rounds: usize) {
+    const BATCH: u32 = 20_000;
+    let n = members.len();
+    let mut times = vec![Vec::with_capacity(rounds); n];
+    for (_, f) in members.iter_mut() {
+        for _ in 0..BATCH {
+            black_box(f());
+        }
+    }
+    for round in 0..rounds {
+        for k in 0..n {
+            let i = (round + k) % n;
+            let f = &mut members[i].1;
+            let start = Instant::now();
+            for _ in 0..BATCH {
+                black_box(f());
+            }
+            times[i].push(start.elapsed().as_secs_f64() * 1e9 / f64::from(BATCH));
+        }
+    }
+    let sorted = |v: &[f64]| {
+        let mut v = v.to_vec();
+        v.sort_by(f64::total_cmp);
+        v
+    };
+    let median = |v: &[f64]| {
+        let v = sorted(v);
+        let m = v.len() / 2;
+        if v.len() % 2 == 1 {
+            v[m]
+        } else {
+            (v[m - 1] + v[m]) / 2.0
+        }
+    };
+    println!("{group}: {rounds} paired rounds of {BATCH} requests per member");
+    let mut base = 0;
+    for (i, ((name, _), own)) in members.iter().zip(&times).enumerate() {
+        if name.starts_with("baseline") {
+            base = i;
+        }
+        let added: Vec<f64> = own.iter().zip(&times[base]).map(|(t, b)| t - b).collect();
+        let quartiles = sorted(&added);
+        println!(
+            "  {name:<44} {:>8.1} ns/request   vs {:<32} {:>+8.1} ns (median of round differences; quartiles {:+.1} .. {:+.1})",
+            median(own),
+            members[base].0,
+            median(&added),
+            quartiles[quartiles.len() / 4],
+            quartiles[quartiles.len() * 3 / 4],
+        );
+    }
 }
 
 /// The genuine client's JA4.
@@ -166,26 +248,36 @@ fn per_request(c: &mut Criterion) {
     };
     let before = quarantine_gate.cache_stats();
 
-    let mut group = c.benchmark_group("layer_warm_request");
-    group.bench_function("baseline_bare_service", |b| {
-        b.iter(|| drive(&mut bare, black_box(&conn)))
-    });
-    group.bench_function("certgate_layer", |b| {
-        b.iter(|| drive(&mut layered, black_box(&conn)))
-    });
-    group.bench_function("certgate_layer_coarse_clock", |b| {
-        b.iter(|| drive(&mut coarse_layered, black_box(&conn)))
-    });
-    group.bench_function("certgate_layer_verdict_only", |b| {
-        b.iter(|| drive(&mut verdict_only, black_box(&conn)))
-    });
-    group.bench_function("certgate_layer_coarse_clock_verdict_only", |b| {
-        b.iter(|| drive(&mut coarse_verdict_only, black_box(&conn)))
-    });
-    group.bench_function("quarantine_refusal", |b| {
-        b.iter(|| drive(&mut quarantine_layered, black_box(&forged_conn)))
-    });
-    group.finish();
+    run_group(
+        c,
+        "layer_warm_request",
+        vec![
+            (
+                "baseline_bare_service",
+                Box::new(|| drive(&mut bare, black_box(&conn))),
+            ),
+            (
+                "certgate_layer",
+                Box::new(|| drive(&mut layered, black_box(&conn))),
+            ),
+            (
+                "certgate_layer_coarse_clock",
+                Box::new(|| drive(&mut coarse_layered, black_box(&conn))),
+            ),
+            (
+                "certgate_layer_verdict_only",
+                Box::new(|| drive(&mut verdict_only, black_box(&conn))),
+            ),
+            (
+                "certgate_layer_coarse_clock_verdict_only",
+                Box::new(|| drive(&mut coarse_verdict_only, black_box(&conn))),
+            ),
+            (
+                "quarantine_refusal",
+                Box::new(|| drive(&mut quarantine_layered, black_box(&forged_conn))),
+            ),
+        ],
+    );
     let after = quarantine_gate.cache_stats();
     assert_eq!(
         after.hits + after.misses,
@@ -335,37 +427,45 @@ fn all_features(c: &mut Criterion) {
     gates.push(all_gate.clone());
     gates.push(all_fast_gate);
 
-    let mut group = c.benchmark_group("layer_all_features");
-    group.bench_function("baseline_bare_service", |b| {
-        b.iter(|| drive(&mut bare, black_box(&conn)))
-    });
-    group.bench_function("layer", |b| {
-        b.iter(|| drive(&mut layered, black_box(&conn)))
-    });
+    let mut bare_proxied = Bare;
+    let mut members: Vec<Member<'_>> = vec![
+        (
+            "baseline_bare_service",
+            Box::new(|| drive(&mut bare, black_box(&conn))),
+        ),
+        ("layer", Box::new(|| drive(&mut layered, black_box(&conn)))),
+    ];
     #[cfg(feature = "metrics")]
-    group.bench_function("layer_metrics", |b| {
-        b.iter(|| drive(&mut metered, black_box(&conn)))
-    });
-    group.bench_function("layer_signals", |b| {
-        b.iter(|| drive(&mut signalled, black_box(&conn_ja4)))
-    });
+    members.push((
+        "layer_metrics",
+        Box::new(|| drive(&mut metered, black_box(&conn))),
+    ));
+    members.push((
+        "layer_signals",
+        Box::new(|| drive(&mut signalled, black_box(&conn_ja4))),
+    ));
     #[cfg(feature = "audit")]
-    group.bench_function("layer_audit_refusals", |b| {
-        b.iter(|| drive(&mut audited, black_box(&conn)))
-    });
-    group.bench_function("baseline_bare_service_proxied", |b| {
-        b.iter(|| drive_request(&mut bare, black_box(proxied())))
-    });
-    group.bench_function("layer_forwarded", |b| {
-        b.iter(|| drive_request(&mut forwarded, black_box(proxied())))
-    });
-    group.bench_function("all_features", |b| {
-        b.iter(|| drive_request(&mut all, black_box(proxied())))
-    });
-    group.bench_function("all_features_coarse_clock_verdict_only", |b| {
-        b.iter(|| drive_request(&mut all_fast, black_box(proxied())))
-    });
-    group.finish();
+    members.push((
+        "layer_audit_refusals",
+        Box::new(|| drive(&mut audited, black_box(&conn))),
+    ));
+    members.push((
+        "baseline_bare_service_proxied",
+        Box::new(|| drive_request(&mut bare_proxied, black_box(proxied()))),
+    ));
+    members.push((
+        "layer_forwarded",
+        Box::new(|| drive_request(&mut forwarded, black_box(proxied()))),
+    ));
+    members.push((
+        "all_features",
+        Box::new(|| drive_request(&mut all, black_box(proxied()))),
+    ));
+    members.push((
+        "all_features_coarse_clock_verdict_only",
+        Box::new(|| drive_request(&mut all_fast, black_box(proxied()))),
+    ));
+    run_group(c, "layer_all_features", members);
 
     for gate in &gates {
         assert_eq!(
@@ -390,5 +490,9 @@ fn all_features(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, per_request, all_features);
-criterion_main!(benches);
+fn main() {
+    let mut c = Criterion::default().configure_from_args();
+    per_request(&mut c);
+    all_features(&mut c);
+    c.final_summary();
+}
