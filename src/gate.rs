@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use arc_swap::{ArcSwap, ArcSwapOption};
@@ -229,6 +229,13 @@ impl GateBuilder {
         self
     }
 
+    /// Reads `clock` instead of the system clock: one atomic load per request instead of a
+    /// `clock_gettime` call, at the price of deciding expiry up to the ticker's wake-up delay
+    /// after the second it falls on (see [`CoarseClock`](crate::CoarseClock)).
+    pub fn coarse_clock(self, clock: crate::CoarseClock) -> Self {
+        self.clock(move || clock.now())
+    }
+
     /// Builds the gate.
     ///
     /// # Errors
@@ -409,6 +416,9 @@ struct GateInner {
     current: ArcSwap<Snapshot>,
     /// The current snapshot's generation, readable with one atomic load.
     generation: AtomicU64,
+    /// Whether the current snapshot has neither signals nor a `[forwarded]` section (the
+    /// layer's plain path), readable with one atomic load.
+    plain: AtomicBool,
     cache: VerdictCache,
     /// Forwarded chains by the exact header bytes they were parsed from (and the generation
     /// whose `[forwarded]` parsed them): a returning client's header is not decoded again.
@@ -428,6 +438,12 @@ struct GateInner {
 
 /// The memory the forwarded-header parse cache may weigh (header bytes plus DER bytes).
 const PARSED_MAX_BYTES: u64 = 16 << 20;
+
+/// Whether `policy` asks the layer for nothing but the transport's chain (see
+/// [`Gate::is_plain`]).
+fn is_plain(policy: &Policy) -> bool {
+    policy.signals_shared().is_none() && policy.forwarded_shared().is_none()
+}
 
 /// Gate ids: never reused, so a memo outliving its gate cannot match a later one.
 static NEXT_GATE_ID: AtomicU64 = AtomicU64::new(1);
@@ -519,6 +535,7 @@ impl Gate {
         #[cfg(feature = "audit")] recorder: Option<Arc<dyn VerdictRecorder>>,
     ) -> Self {
         let resolved = modes.resolve(&policy);
+        let plain = is_plain(&policy);
         #[cfg(feature = "metrics")]
         crate::metrics::describe();
         let gate = Self {
@@ -526,6 +543,7 @@ impl Gate {
                 id: NEXT_GATE_ID.fetch_add(1, Ordering::Relaxed),
                 current: ArcSwap::from_pointee(Snapshot::new(policy, 1, resolved)),
                 generation: AtomicU64::new(1),
+                plain: AtomicBool::new(plain),
                 cache: VerdictCache::new(cache),
                 parsed: moka::sync::Cache::builder()
                     .max_capacity(PARSED_MAX_BYTES)
@@ -915,9 +933,11 @@ impl Gate {
         // Publish the snapshot before the generation: a reader that sees the new generation
         // and misses its memo then loads the new snapshot.
         let modes = self.inner.modes.resolve(&policy);
+        let plain = is_plain(&policy);
         self.inner
             .current
             .store(Arc::new(Snapshot::new(policy, generation, modes)));
+        self.inner.plain.store(plain, Ordering::Release);
         self.inner.generation.store(generation, Ordering::Release);
         // Entries of older generations can never be served again: drop them now rather than
         // letting them hold memory until their TTL (a check racing this reload may still insert
@@ -1192,6 +1212,14 @@ struct Found {
 }
 
 impl Gate {
+    /// Whether the current policy has neither bot signals nor a `[forwarded]` section: the
+    /// layer then judges the transport's chain alone (one atomic load, no snapshot guard).
+    /// During a reload it may answer for the policy being replaced, like a snapshot loaded a
+    /// moment earlier would.
+    pub(crate) fn is_plain(&self) -> bool {
+        self.inner.plain.load(Ordering::Acquire)
+    }
+
     /// The current policy's signal settings and `[forwarded]` section (one snapshot load).
     #[allow(clippy::type_complexity)]
     pub(crate) fn request_settings(

@@ -218,6 +218,67 @@ async fn hide_detail_leaves_out_the_detail_but_keeps_the_code() {
     assert!(body.get("detail").is_none(), "{body}");
 }
 
+#[tokio::test]
+async fn without_identity_extension_the_identity_is_reached_through_the_verdict() {
+    let inner = tower::service_fn(|req: Request<()>| async move {
+        let separate = req.extensions().get::<PeerIdentity>().is_some();
+        let through_verdict = req
+            .extensions()
+            .get::<Verdict>()
+            .and_then(Verdict::identity)
+            .and_then(|i| i.app_id().map(|a| a.as_str().to_owned()))
+            .unwrap_or_else(|| "-".to_owned());
+        Ok::<_, Infallible>(Response::new(format!(
+            "separate={separate} verdict_identity={through_verdict}"
+        )))
+    });
+    let layer = CertGateLayer::new(gate(Mode::Enforce)).without_identity_extension();
+    // An outer layer's identity does not survive either (this gate's verdict decides).
+    let mut req = request(Some(Leaf::Genuine));
+    let outer = certgate::Verdict::identity(
+        &gate(Mode::Enforce).check(&PeerChain::new(pki().leaf(Leaf::Genuine).chain()), NOW),
+    )
+    .cloned()
+    .unwrap();
+    req.extensions_mut().insert(outer);
+    let response = layer.clone().layer(inner).oneshot(req).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.body(),
+        &format!("separate=false verdict_identity={SHOP}")
+    );
+    // The default still puts both.
+    let response = call(
+        layer.with_identity_extension(),
+        request(Some(Leaf::Genuine)),
+    )
+    .await;
+    assert_eq!(response.body(), &format!("identity={SHOP} verdict=accept"));
+    // A refusal is unchanged.
+    let response = call(
+        CertGateLayer::new(gate(Mode::Enforce)).without_identity_extension(),
+        request(Some(Leaf::Revoked)),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert_eq!(problem(&response)["code"], "revoked");
+}
+
+#[tokio::test]
+async fn a_gate_on_the_coarse_clock_judges_at_the_current_second() {
+    // The gate reads the ticker's second (never ahead of the system clock), not the system
+    // clock itself.
+    let clock = certgate::CoarseClock::start().unwrap();
+    let gate = Gate::builder(policy())
+        .coarse_clock(clock.clone())
+        .build()
+        .unwrap();
+    let now = gate.now().as_secs();
+    let system = UnixTime::now().as_secs();
+    assert!(now <= system && system - now <= 1, "{now} vs {system}");
+    assert_eq!(clock.now().as_secs(), now);
+}
+
 // ---------------------------------------------------------------------------
 // observe
 
