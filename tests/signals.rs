@@ -350,6 +350,34 @@ fn count_networks_counts_a_slash_24_once() {
     }
 }
 
+/// A dual-stack listener (`[::]:443`) sees IPv4 clients as IPv4-mapped IPv6 addresses: they
+/// are counted by their IPv4 /24, not all as the one /48 `::` (which would never flag).
+#[test]
+fn count_networks_counts_ipv4_mapped_clients_by_their_slash_24() {
+    let signals = SignalsConfig::new()
+        .cloning(
+            CloningConfig::new(3, 300, 100, 3600)
+                .unwrap()
+                .count_networks(true),
+        )
+        .app(SHOP, AppSignals::new().per_install(true))
+        .unwrap();
+    let rig = Rig::new(signals, &["cert_cloning_suspected"]);
+    let mut service = rig.service();
+    let mut open = Vec::new();
+    for net in 1..=4 {
+        let conn = connect(Leaf::Genuine, &format!("[::ffff:203.0.{net}.7]:1000"), None);
+        let response = drive(&mut service, on(&conn));
+        let expected = if net < 4 {
+            "accept"
+        } else {
+            "cert_cloning_suspected"
+        };
+        assert_eq!(code_of(&response), expected, "network {net}");
+        open.push(conn);
+    }
+}
+
 // ---------------------------------------------------------------------------
 // §5: a genuine certificate through another TLS stack
 

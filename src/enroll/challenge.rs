@@ -403,8 +403,10 @@ impl RateLimit {
 
 /// IPv4 addresses count alone; IPv6 addresses by their /64 (one host usually holds a /64).
 fn bucket(addr: IpAddr) -> IpAddr {
-    match addr {
-        IpAddr::V4(_) => addr,
+    // An IPv4 client of a dual-stack listener arrives as `::ffff:a.b.c.d`: its own bucket,
+    // not the /64 `::` that every IPv4 client would share.
+    match addr.to_canonical() {
+        v4 @ IpAddr::V4(_) => v4,
         IpAddr::V6(v6) => {
             let [a, b, c, d, ..] = v6.segments();
             IpAddr::V6(std::net::Ipv6Addr::new(a, b, c, d, 0, 0, 0, 0))
@@ -462,6 +464,19 @@ mod tests {
         assert_eq!(limit.check(c, 0), Ok(()));
         assert_eq!(limit.check(d, 0), Ok(()));
         assert!(limit.check(c, 0).is_err());
+    }
+
+    /// A dual-stack listener sees IPv4 clients as IPv4-mapped IPv6 addresses: each keeps its
+    /// own bucket (not one `::/64` shared by every IPv4 client, which one client could
+    /// exhaust for all), and the mapped and plain forms of an address are one client.
+    #[test]
+    fn ipv4_mapped_clients_are_their_ipv4_address() {
+        let limit = RateLimit::new(1, Duration::from_secs(60), 100);
+        let a: IpAddr = "::ffff:198.51.100.1".parse().unwrap();
+        let b: IpAddr = "::ffff:198.51.100.2".parse().unwrap();
+        assert_eq!(limit.check(a, 0), Ok(()));
+        assert_eq!(limit.check(b, 0), Ok(()), "another IPv4 client");
+        assert!(limit.check("198.51.100.1".parse().unwrap(), 0).is_err());
     }
 
     #[test]
