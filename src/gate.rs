@@ -788,14 +788,15 @@ impl Gate {
                     }
                     return verdict;
                 }
-                let verdict = self.denylist(verdict, now, chain, peer);
+                let verdict = self.denylist(verdict, now, chain, peer, tls);
                 if count && !count_now {
                     self.count_request(&verdict, Some(memo));
                 }
                 return verdict;
             }
         }
-        let verdict = self.check_with_fingerprint(chain, now, peer(), tls);
+        let peer = peer();
+        let verdict = self.check_with_fingerprint(chain, now, peer, tls);
         #[cfg(feature = "metrics")]
         let counter = {
             let counter = self.inner.current.load().request_counter(&verdict);
@@ -814,7 +815,8 @@ impl Gate {
                 counter,
             });
         }
-        let verdict = self.denylist(verdict, now, chain, || None);
+        // The peer and fingerprint of the miss: the denylist's event names them too.
+        let verdict = self.denylist(verdict, now, chain, || peer, tls);
         if count && !count_now {
             self.count_request(&verdict, memo);
         }
@@ -859,6 +861,7 @@ impl Gate {
         now: UnixTime,
         chain: &PeerChain,
         peer: impl FnOnce() -> Option<SocketAddr>,
+        tls: Option<&TlsFingerprint>,
     ) -> Verdict {
         let Some(store) = self.inner.store.get() else {
             return verdict;
@@ -883,7 +886,7 @@ impl Gate {
             show_detail: false,
         };
         let peer = peer();
-        self.emit(&verdict, now, peer, None);
+        self.emit(&verdict, now, peer, tls);
         #[cfg(feature = "audit")]
         self.audit(&verdict, now, Some(chain), peer, &snapshot);
         #[cfg(not(feature = "audit"))]

@@ -1345,3 +1345,90 @@ fn an_ipv6_source_is_its_slash_64() {
     let other = connect(Leaf::Genuine, "[2001:db8:1:3::1]:1000", None);
     assert_eq!(drive(&mut service, on(&other)).status(), StatusCode::OK);
 }
+
+/// A store whose denylist holds one leaf (as the Redis store's fleet denylist would).
+struct DenyOne {
+    local: EmbeddedStore,
+    leaf: [u8; 32],
+}
+
+impl SignalStore for DenyOne {
+    fn quarantined(&self, addr: std::net::IpAddr, now: u64) -> Option<u64> {
+        self.local.quarantined(addr, now)
+    }
+    fn add_failure(
+        &self,
+        addr: std::net::IpAddr,
+        weight: u32,
+        now: u64,
+        rule: &QuarantineConfig,
+    ) -> certgate::signals::Score {
+        self.local.add_failure(addr, weight, now, rule)
+    }
+    fn observe_leaf(
+        &self,
+        leaf: &[u8; 32],
+        network: std::net::IpAddr,
+        opened: bool,
+        now: u64,
+        rule: &CloningConfig,
+    ) -> certgate::signals::LeafUse {
+        self.local.observe_leaf(leaf, network, opened, now, rule)
+    }
+    fn connection_closed(&self, leaf: &[u8; 32]) {
+        self.local.connection_closed(leaf);
+    }
+    fn leaf_flagged(&self, leaf: &[u8; 32], now: u64) -> Option<certgate::signals::LeafUse> {
+        self.local.leaf_flagged(leaf, now)
+    }
+    fn stats(&self) -> certgate::signals::StoreStats {
+        self.local.stats()
+    }
+    fn count_request(
+        &self,
+        key: certgate::signals::RateKey<'_>,
+        now: u64,
+        window: u64,
+        limit: u32,
+    ) -> Option<certgate::signals::RateOver> {
+        self.local.count_request(key, now, window, limit)
+    }
+    fn denylisted(&self, leaf: &[u8; 32], _now: u64) -> bool {
+        *leaf == self.leaf
+    }
+}
+
+/// The `denylisted` event names the client and its TLS fingerprint on the connection's first
+/// request (a memo miss) as on the later ones: an operator acting on it must see who it was.
+#[test]
+fn a_denylisted_event_names_the_peer_and_fingerprint_on_the_first_request() {
+    let leaf = Gate::new(base_policy())
+        .check(&PeerChain::new(pki().leaf(Leaf::Genuine).chain()), NOW)
+        .identity()
+        .unwrap()
+        .fingerprint();
+    let events = Arc::new(Events::default());
+    let sink: Arc<dyn EventSink> = events.clone();
+    let store: Arc<dyn SignalStore> = Arc::new(DenyOne {
+        local: EmbeddedStore::new(64, 64),
+        leaf,
+    });
+    let gate = Gate::builder(base_policy().with_signals(shop_signals()).unwrap())
+        .event_sink(sink)
+        .signal_store(store)
+        .clock(|| NOW)
+        .build()
+        .unwrap();
+    let mut service = CertGateLayer::new(gate).layer(tower::service_fn(echo));
+    let conn = connect(Leaf::Genuine, "198.51.100.7:1000", Some(GENUINE_JA4));
+    for request in ["first", "second"] {
+        let response = drive(&mut service, on(&conn));
+        assert_eq!(code_of(&response), "denylisted", "{request}");
+    }
+    let denied = events.with_code("denylisted");
+    assert_eq!(denied.len(), 2);
+    for event in denied {
+        assert_eq!(event.peer_addr, Some("198.51.100.7:1000".parse().unwrap()));
+        assert_eq!(event.tls_fingerprint.as_deref(), Some(GENUINE_JA4));
+    }
+}
