@@ -1432,3 +1432,54 @@ fn a_denylisted_event_names_the_peer_and_fingerprint_on_the_first_request() {
         assert_eq!(event.tls_fingerprint.as_deref(), Some(GENUINE_JA4));
     }
 }
+
+/// A proxy that appends its JA4 header (Envoy's `request_headers_to_add` appends by default)
+/// after one the client sent itself: the first value is the client's. Two values are no
+/// fingerprint (the allowlist then refuses), never the client's claim.
+#[test]
+fn a_duplicated_fingerprint_header_is_no_fingerprint() {
+    let forwarded = ForwardedConfig::new(ForwardedFormat::Nginx)
+        .trust_proxy("127.0.0.1/32".parse().unwrap())
+        .client_address(ClientAddressSource::XForwardedFor);
+    let policy = base_policy()
+        .with_forwarded(forwarded)
+        .unwrap()
+        .with_signals(
+            shop_signals()
+                .fingerprint_header("cloudfront-viewer-ja4-fingerprint")
+                .unwrap(),
+        )
+        .unwrap();
+    let rig = Rig::with_policy(policy, &["tls_fingerprint_mismatch"]);
+    let mut service = rig.service();
+    let pem: String = pki()
+        .leaf(Leaf::Genuine)
+        .chain_pem()
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                char::from(b).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    let mut req = Request::new(());
+    req.extensions_mut()
+        .insert(PeerAddr("127.0.0.1:5000".parse().unwrap()));
+    req.headers_mut()
+        .insert("x-client-cert", pem.parse().unwrap());
+    req.headers_mut()
+        .insert("x-forwarded-for", "198.51.100.3".parse().unwrap());
+    // The client's claim first, the proxy's measurement appended.
+    req.headers_mut().append(
+        "cloudfront-viewer-ja4-fingerprint",
+        GENUINE_JA4.parse().unwrap(),
+    );
+    req.headers_mut().append(
+        "cloudfront-viewer-ja4-fingerprint",
+        SCRIPT_JA4.parse().unwrap(),
+    );
+    let response = drive(&mut service, req);
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert_eq!(code_of(&response), "tls_fingerprint_mismatch");
+}
