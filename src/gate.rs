@@ -497,8 +497,22 @@ impl Gate {
         }
     }
 
-    /// A gate with the defaults.
+    /// A gate with the defaults. Like [`GateBuilder::build`], it connects the Redis store the
+    /// policy names (`[signals.store] kind = "redis"`): the fleet's denylist and signals
+    /// apply to a gate made either way.
     pub fn new(policy: Policy) -> Self {
+        #[cfg(feature = "redis")]
+        if policy.signals().and_then(|s| s.redis_store()).is_some() {
+            match Self::builder(policy.clone()).build() {
+                Ok(gate) => return gate,
+                // The URL was checked when the policy loaded: only a thread that cannot start.
+                Err(e) => tracing::error!(
+                    target: "certgate",
+                    error = %e,
+                    "the policy's Redis store cannot start: signals on the embedded store"
+                ),
+            }
+        }
         Self::assemble(
             policy,
             GateModes::default(),

@@ -514,6 +514,29 @@ fn the_policy_names_the_redis_store() {
     }
 }
 
+/// `Gate::new` (the README's first example) honours the store the policy names like the
+/// builder does: otherwise a fleet denylist entry never reaches a gate made that way, and the
+/// denylisted leaf is accepted. (The gate's own clock: the fixture leaves hold until 2027.)
+#[test]
+fn gate_new_connects_the_policys_redis_store() {
+    let redis = RedisServer::start();
+    let policy = load(&format!(
+        "[signals.store]\nkind = \"redis\"\nurl = \"{}\"",
+        redis.url()
+    ))
+    .unwrap();
+    let gate = Gate::new(policy);
+    let chain = PeerChain::new(pki().leaf(Leaf::Second).chain());
+    let peer = Some("203.0.113.31:1000".parse().unwrap());
+    assert_eq!(gate.check_request(&chain, peer).code(), "accept");
+    deny(&redis.url(), &leaf_hex(Leaf::Second), false);
+    within(
+        Duration::from_secs(2),
+        "denylist via the policy's store, Gate::new",
+        || gate.check_request(&chain, peer).code() == "denylisted",
+    );
+}
+
 // ---------------------------------------------------------------------------
 // figures (printed, not asserted)
 
