@@ -537,6 +537,40 @@ fn gate_new_connects_the_policys_redis_store() {
     );
 }
 
+/// A denylist of 600 000 entries (`MAX_DENYLIST` is a million): read by every replica at its
+/// start and every 5 s. Read in one command it blocked Redis past the store's 500 ms read
+/// timeout: the resync failed every time, the local denylist stayed empty, and the store
+/// counted as down (with `on_error = "closed"`, every client refused).
+#[test]
+fn a_large_denylist_resyncs_and_the_store_stays_up() {
+    const ENTRIES: u64 = 1_000_000;
+    let redis = RedisServer::start();
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut conn = client.get_connection().unwrap();
+    let until = rustls_pki_types::UnixTime::now().as_secs() + 86_400;
+    for chunk in 0..ENTRIES / 10_000 {
+        let mut zadd = redis::cmd("ZADD");
+        zadd.arg("certgate:deny");
+        for i in 0..10_000 {
+            zadd.arg(until).arg(format!("{:064x}", chunk * 10_000 + i));
+        }
+        zadd.query::<i64>(&mut conn).unwrap();
+    }
+    let store = RedisStore::new(&redis.url(), OnError::Closed).unwrap();
+    within(Duration::from_secs(30), "the whole denylist loaded", || {
+        store.denylist_len() == usize::try_from(ENTRIES).unwrap()
+    });
+    let leaf = [0u8; 32];
+    assert!(store.denylisted(&leaf, until - 60));
+    // Up through the next periodic resyncs.
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(7) {
+        assert!(store.connected(), "down after {:?}", started.elapsed());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(store.denylist_len(), usize::try_from(ENTRIES).unwrap());
+}
+
 // ---------------------------------------------------------------------------
 // figures (printed, not asserted)
 

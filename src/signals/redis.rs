@@ -5,8 +5,8 @@
 //! (the replica's view), every update goes into a bounded queue that a background thread
 //! drains in batches (pipelines) to Redis, and a second thread subscribed to the channels
 //! applies the other replicas' quarantines, flags and denylist entries to the local view.
-//! A resync every 500 ms (the quarantine and flag sets) and every 5 s (the denylist) covers
-//! missed messages.
+//! A resync every 500 ms (the quarantine and flag sets) and every 5 s (the denylist, read by
+//! `ZSCAN` pages) covers missed messages.
 //!
 //! Keys (all under `certgate:`) and channels:
 //!
@@ -662,14 +662,60 @@ fn resync(shared: &Shared, conn: &mut redis::Connection) -> redis::RedisResult<(
     Ok(())
 }
 
+/// Denylist entries asked for per `ZSCAN` of the resync.
+const DENY_PAGE: usize = 10_000;
+/// Most `ZSCAN` rounds of one resync (a set of `MAX_DENYLIST` takes about a hundred).
+const DENY_ROUNDS: usize = 4 * MAX_DENYLIST / DENY_PAGE + 16;
+
+/// Reads the whole denylist by pages (`ZSCAN`), never in one command: one `ZRANGE` of a few
+/// hundred thousand entries blocks Redis past the 500 ms read timeout, so the resync failed
+/// every time, took the store down (with `on_error = "closed"`: every client refused) and
+/// stalled Redis for every replica. An incomplete scan (a malformed reply, too many rounds)
+/// keeps the last known denylist.
 fn resync_deny(shared: &Shared, conn: &mut redis::Connection) -> redis::RedisResult<()> {
     let now = shared.clock();
     let limit = now.saturating_add(MAX_DENY_SECONDS);
     let mut fresh = HashMap::new();
-    for (member, until) in live_members(conn, DENY_KEY, now, MAX_DENYLIST)? {
-        if let Some(leaf) = parse_hex32(&member) {
-            fresh.insert(leaf, until.min(limit));
+    let mut cursor = 0u64;
+    let mut complete = false;
+    for _ in 0..DENY_ROUNDS {
+        let reply: Value = redis::cmd("ZSCAN")
+            .arg(DENY_KEY)
+            .arg(cursor)
+            .arg("COUNT")
+            .arg(DENY_PAGE)
+            .query(conn)?;
+        let Value::Array(parts) = reply else {
+            break;
+        };
+        let mut parts = parts.into_iter();
+        let (Some(next), Some(Value::Array(items))) = (parts.next(), parts.next()) else {
+            break;
+        };
+        let Ok(next) = redis::from_redis_value::<u64>(next) else {
+            break;
+        };
+        let mut items = items.into_iter();
+        while let (Some(member), Some(score)) = (items.next(), items.next()) {
+            if fresh.len() >= MAX_DENYLIST {
+                break;
+            }
+            let member = redis::from_redis_value::<String>(member).ok();
+            let until = redis::from_redis_value::<f64>(score).ok().and_then(seconds);
+            if let (Some(leaf), Some(until)) = (member.as_deref().and_then(parse_hex32), until) {
+                if until > now {
+                    fresh.insert(leaf, until.min(limit));
+                }
+            }
         }
+        if next == 0 || fresh.len() >= MAX_DENYLIST {
+            complete = true;
+            break;
+        }
+        cursor = next;
+    }
+    if !complete {
+        return Ok(());
     }
     let mut deny = shared
         .deny
