@@ -571,6 +571,59 @@ fn a_large_denylist_resyncs_and_the_store_stays_up() {
     assert_eq!(store.denylist_len(), usize::try_from(ENTRIES).unwrap());
 }
 
+/// Entries denied while a replica reads the denylist (a resync of a large list takes seconds)
+/// stay denied when the resync's result replaces the local list: the resync may not have seen
+/// them (`ZSCAN` does not promise elements added during the scan), but their messages did.
+#[test]
+fn entries_denied_during_a_resync_survive_it() {
+    // Under MAX_DENYLIST: a full local list takes no new entry.
+    const ENTRIES: u64 = 900_000;
+    let redis = RedisServer::start();
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut conn = client.get_connection().unwrap();
+    let now = rustls_pki_types::UnixTime::now().as_secs();
+    for chunk in 0..ENTRIES / 10_000 {
+        let mut zadd = redis::cmd("ZADD");
+        zadd.arg("certgate:deny");
+        for i in 0..10_000 {
+            zadd.arg(now + 86_400)
+                .arg(format!("{:064x}", chunk * 10_000 + i));
+        }
+        zadd.query::<i64>(&mut conn).unwrap();
+    }
+    let store = RedisStore::new(&redis.url(), OnError::Open).unwrap();
+    within(Duration::from_secs(60), "the whole denylist loaded", || {
+        store.denylist_len() == usize::try_from(ENTRIES).unwrap()
+    });
+    within(Duration::from_secs(5), "subscribed", || store.subscribed());
+    // Over more than one resync period (5 s), deny a new leaf every 100 ms; each must stay
+    // denied from when its message arrived to the end.
+    let mut denied: Vec<[u8; 32]> = Vec::new();
+    let started = Instant::now();
+    let mut n = 0u8;
+    while started.elapsed() < Duration::from_secs(12) {
+        if denied.len() < 100 {
+            n += 1;
+            let mut leaf = [0xee; 32];
+            leaf[0] = n;
+            certgate::signals::deny(&redis.url(), &leaf, 86_400, now).unwrap();
+            within(Duration::from_secs(1), "the deny message", || {
+                store.denylisted(&leaf, now)
+            });
+            denied.push(leaf);
+        }
+        for leaf in &denied {
+            assert!(
+                store.denylisted(leaf, now),
+                "leaf {} lost after {:?}",
+                leaf[0],
+                started.elapsed()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 // ---------------------------------------------------------------------------
 // figures (printed, not asserted)
 

@@ -103,6 +103,10 @@ struct Shared {
     resync: AtomicBool,
     deny: RwLock<HashMap<[u8; 32], u64>>,
     deny_len: AtomicUsize,
+    /// The denylist messages applied while a resync reads the list (`None`: no resync
+    /// running, or more than `MAX_DENY_CHANGES` of them): replayed onto its result, which
+    /// may miss them (`ZSCAN` does not promise entries added during the scan).
+    deny_changes: std::sync::Mutex<Option<Vec<DenyChange>>>,
     dropped: AtomicU64,
     sent: AtomicU64,
     /// The latest time the gate passed in (the background threads' clock: the store reads
@@ -183,6 +187,7 @@ impl RedisStore {
             resync: AtomicBool::new(true),
             deny: RwLock::new(HashMap::new()),
             deny_len: AtomicUsize::new(0),
+            deny_changes: std::sync::Mutex::new(None),
             dropped: AtomicU64::new(0),
             sent: AtomicU64::new(0),
             now: AtomicU64::new(0),
@@ -662,6 +667,18 @@ fn resync(shared: &Shared, conn: &mut redis::Connection) -> redis::RedisResult<(
     Ok(())
 }
 
+/// One denylist message: an entry until a time, or a removal.
+type DenyChange = ([u8; 32], Option<u64>);
+/// Denylist messages remembered during one resync, at most (more: its result is dropped).
+const MAX_DENY_CHANGES: usize = 65_536;
+
+fn deny_changes(shared: &Shared) -> std::sync::MutexGuard<'_, Option<Vec<DenyChange>>> {
+    shared
+        .deny_changes
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// Denylist entries asked for per `ZSCAN` of the resync.
 const DENY_PAGE: usize = 10_000;
 /// Most `ZSCAN` rounds of one resync (a set of `MAX_DENYLIST` takes about a hundred).
@@ -673,6 +690,44 @@ const DENY_ROUNDS: usize = 4 * MAX_DENYLIST / DENY_PAGE + 16;
 /// stalled Redis for every replica. An incomplete scan (a malformed reply, too many rounds)
 /// keeps the last known denylist.
 fn resync_deny(shared: &Shared, conn: &mut redis::Connection) -> redis::RedisResult<()> {
+    *deny_changes(shared) = Some(Vec::new());
+    let mut fresh = match scan_deny(shared, conn) {
+        Ok(Some(fresh)) => fresh,
+        other => {
+            *deny_changes(shared) = None;
+            return other.map(drop);
+        }
+    };
+    let mut deny = shared
+        .deny
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    // Taken under the denylist's lock, which `apply` records under: no message falls between.
+    let Some(changes) = deny_changes(shared).take() else {
+        // Too many messages to replay: keep the list they kept up to date.
+        return Ok(());
+    };
+    for (leaf, until) in changes {
+        match until {
+            Some(until) if fresh.len() < MAX_DENYLIST || fresh.contains_key(&leaf) => {
+                fresh.insert(leaf, until);
+            }
+            Some(_) => {}
+            None => {
+                fresh.remove(&leaf);
+            }
+        }
+    }
+    *deny = fresh;
+    shared.deny_len.store(deny.len(), Ordering::Release);
+    Ok(())
+}
+
+/// The whole denylist, or `None` when the scan was incomplete.
+fn scan_deny(
+    shared: &Shared,
+    conn: &mut redis::Connection,
+) -> redis::RedisResult<Option<HashMap<[u8; 32], u64>>> {
     let now = shared.clock();
     let limit = now.saturating_add(MAX_DENY_SECONDS);
     let mut fresh = HashMap::new();
@@ -714,16 +769,7 @@ fn resync_deny(shared: &Shared, conn: &mut redis::Connection) -> redis::RedisRes
         }
         cursor = next;
     }
-    if !complete {
-        return Ok(());
-    }
-    let mut deny = shared
-        .deny
-        .write()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    *deny = fresh;
-    shared.deny_len.store(deny.len(), Ordering::Release);
-    Ok(())
+    Ok(complete.then_some(fresh))
 }
 
 fn subscribe_loop(shared: &Shared) {
@@ -785,19 +831,35 @@ fn apply(shared: &Shared, channel: &str, payload: &[u8]) {
                 .deny
                 .write()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut change = None;
             if let Some(hex) = entry.strip_prefix('+') {
                 let until = until.and_then(|u| u.parse::<u64>().ok());
                 if let (Some(leaf), Some(until)) = (parse_hex32(hex), until) {
+                    let until = until.min(now.saturating_add(MAX_DENY_SECONDS));
                     if deny.len() < MAX_DENYLIST || deny.contains_key(&leaf) {
-                        deny.insert(leaf, until.min(now.saturating_add(MAX_DENY_SECONDS)));
+                        deny.insert(leaf, until);
                     }
+                    change = Some((leaf, Some(until)));
                 }
             } else if let Some(hex) = entry.strip_prefix('-') {
                 if let Some(leaf) = parse_hex32(hex) {
                     deny.remove(&leaf);
+                    change = Some((leaf, None));
                 }
             }
             shared.deny_len.store(deny.len(), Ordering::Release);
+            // Recorded under the denylist's lock, for a resync running now.
+            if let Some(change) = change {
+                let mut changes = deny_changes(shared);
+                let overflow = changes
+                    .as_ref()
+                    .is_some_and(|c| c.len() >= MAX_DENY_CHANGES);
+                if overflow {
+                    *changes = None;
+                } else if let Some(changes) = changes.as_mut() {
+                    changes.push(change);
+                }
+            }
         }
         _ => {}
     }
@@ -888,6 +950,7 @@ mod tests {
             resync: AtomicBool::new(false),
             deny: RwLock::new(HashMap::new()),
             deny_len: AtomicUsize::new(0),
+            deny_changes: std::sync::Mutex::new(None),
             dropped: AtomicU64::new(0),
             sent: AtomicU64::new(0),
             now: AtomicU64::new(0),
