@@ -516,20 +516,37 @@ fn the_policy_names_the_redis_store() {
 
 /// `Gate::new` (the README's first example) honours the store the policy names like the
 /// builder does: otherwise a fleet denylist entry never reaches a gate made that way, and the
-/// denylisted leaf is accepted. (The gate's own clock: the fixture leaves hold until 2027.)
+/// denylisted leaf is accepted. (`Gate::new` runs on the system clock: a certificate issued
+/// now by the crate's own CA, not the fixture's.)
+#[cfg(feature = "issue")]
 #[test]
 fn gate_new_connects_the_policys_redis_store() {
+    use certgate::issue::{Ca, CaConfig, IssueRequest};
     let redis = RedisServer::start();
-    let policy = load(&format!(
-        "[signals.store]\nkind = \"redis\"\nurl = \"{}\"",
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("ca");
+    let mut ca = Ca::init(&dir, &CaConfig::new("Gate::new Redis")).unwrap();
+    let issued = ca.issue(&IssueRequest::new(SHOP).unwrap()).unwrap();
+    let text = format!(
+        "[trust]\nanchors = [\"root.pem\"]\nintermediates = [\"intermediate.pem\"]\n\n\
+         [[apps]]\nid = \"{SHOP}\"\n\n\
+         [signals.store]\nkind = \"redis\"\nurl = \"{}\"\n",
         redis.url()
-    ))
-    .unwrap();
+    );
+    let policy = Policy::from_toml_str(&text, &dir).unwrap();
     let gate = Gate::new(policy);
-    let chain = PeerChain::new(pki().leaf(Leaf::Second).chain());
+    let chain = PeerChain::new(issued.chain());
     let peer = Some("203.0.113.31:1000".parse().unwrap());
-    assert_eq!(gate.check_request(&chain, peer).code(), "accept");
-    deny(&redis.url(), &leaf_hex(Leaf::Second), false);
+    let verdict = gate.check_request(&chain, peer);
+    assert_eq!(verdict.code(), "accept");
+    let hex: String = verdict
+        .identity()
+        .unwrap()
+        .fingerprint()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    deny(&redis.url(), &hex, false);
     within(
         Duration::from_secs(2),
         "denylist via the policy's store, Gate::new",
