@@ -513,8 +513,22 @@ impl Gate {
         }
     }
 
-    /// A gate with the defaults.
+    /// A gate with the defaults. Like [`GateBuilder::build`], it connects the Redis store the
+    /// policy names (`[signals.store] kind = "redis"`): the fleet's denylist and signals
+    /// apply to a gate made either way.
     pub fn new(policy: Policy) -> Self {
+        #[cfg(feature = "redis")]
+        if policy.signals().and_then(|s| s.redis_store()).is_some() {
+            match Self::builder(policy.clone()).build() {
+                Ok(gate) => return gate,
+                // The URL was checked when the policy loaded: only a thread that cannot start.
+                Err(e) => tracing::error!(
+                    target: "certgate",
+                    error = %e,
+                    "the policy's Redis store cannot start: signals on the embedded store"
+                ),
+            }
+        }
         Self::assemble(
             policy,
             GateModes::default(),
@@ -806,14 +820,15 @@ impl Gate {
                     }
                     return verdict;
                 }
-                let verdict = self.denylist(verdict, now, chain, peer);
+                let verdict = self.denylist(verdict, now, chain, peer, tls);
                 if count && !count_now {
                     self.count_request(&verdict, Some(memo));
                 }
                 return verdict;
             }
         }
-        let verdict = self.check_with_fingerprint(chain, now, peer(), tls);
+        let peer = peer();
+        let verdict = self.check_with_fingerprint(chain, now, peer, tls);
         #[cfg(feature = "metrics")]
         let counter = {
             let counter = self.inner.current.load().request_counter(&verdict);
@@ -832,7 +847,8 @@ impl Gate {
                 counter,
             });
         }
-        let verdict = self.denylist(verdict, now, chain, || None);
+        // The peer and fingerprint of the miss: the denylist's event names them too.
+        let verdict = self.denylist(verdict, now, chain, || peer, tls);
         if count && !count_now {
             self.count_request(&verdict, memo);
         }
@@ -877,6 +893,7 @@ impl Gate {
         now: UnixTime,
         chain: &PeerChain,
         peer: impl FnOnce() -> Option<SocketAddr>,
+        tls: Option<&TlsFingerprint>,
     ) -> Verdict {
         let Some(store) = self.inner.store.get() else {
             return verdict;
@@ -901,7 +918,7 @@ impl Gate {
             show_detail: false,
         };
         let peer = peer();
-        self.emit(&verdict, now, peer, None);
+        self.emit(&verdict, now, peer, tls);
         #[cfg(feature = "audit")]
         self.audit(&verdict, now, Some(chain), peer, &snapshot);
         #[cfg(not(feature = "audit"))]

@@ -514,6 +514,133 @@ fn the_policy_names_the_redis_store() {
     }
 }
 
+/// `Gate::new` (the README's first example) honours the store the policy names like the
+/// builder does: otherwise a fleet denylist entry never reaches a gate made that way, and the
+/// denylisted leaf is accepted. (`Gate::new` runs on the system clock: a certificate issued
+/// now by the crate's own CA, not the fixture's.)
+#[cfg(feature = "issue")]
+#[test]
+fn gate_new_connects_the_policys_redis_store() {
+    use certgate::issue::{Ca, CaConfig, IssueRequest};
+    let redis = RedisServer::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("ca");
+    let mut ca = Ca::init(&dir, &CaConfig::new("Gate::new Redis")).unwrap();
+    let issued = ca.issue(&IssueRequest::new(SHOP).unwrap()).unwrap();
+    let text = format!(
+        "[trust]\nanchors = [\"root.pem\"]\nintermediates = [\"intermediate.pem\"]\n\n\
+         [[apps]]\nid = \"{SHOP}\"\n\n\
+         [signals.store]\nkind = \"redis\"\nurl = \"{}\"\n",
+        redis.url()
+    );
+    let policy = Policy::from_toml_str(&text, &dir).unwrap();
+    let gate = Gate::new(policy);
+    let chain = PeerChain::new(issued.chain());
+    let peer = Some("203.0.113.31:1000".parse().unwrap());
+    let verdict = gate.check_request(&chain, peer);
+    assert_eq!(verdict.code(), "accept");
+    let hex: String = verdict
+        .identity()
+        .unwrap()
+        .fingerprint()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    deny(&redis.url(), &hex, false);
+    within(
+        Duration::from_secs(2),
+        "denylist via the policy's store, Gate::new",
+        || gate.check_request(&chain, peer).code() == "denylisted",
+    );
+}
+
+/// A denylist of 600 000 entries (`MAX_DENYLIST` is a million): read by every replica at its
+/// start and every 5 s. Read in one command it blocked Redis past the store's 500 ms read
+/// timeout: the resync failed every time, the local denylist stayed empty, and the store
+/// counted as down (with `on_error = "closed"`, every client refused).
+#[test]
+fn a_large_denylist_resyncs_and_the_store_stays_up() {
+    const ENTRIES: u64 = 1_000_000;
+    let redis = RedisServer::start();
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut conn = client.get_connection().unwrap();
+    let until = rustls_pki_types::UnixTime::now().as_secs() + 86_400;
+    for chunk in 0..ENTRIES / 10_000 {
+        let mut zadd = redis::cmd("ZADD");
+        zadd.arg("certgate:deny");
+        for i in 0..10_000 {
+            zadd.arg(until).arg(format!("{:064x}", chunk * 10_000 + i));
+        }
+        zadd.query::<i64>(&mut conn).unwrap();
+    }
+    let store = RedisStore::new(&redis.url(), OnError::Closed).unwrap();
+    within(Duration::from_secs(30), "the whole denylist loaded", || {
+        store.denylist_len() == usize::try_from(ENTRIES).unwrap()
+    });
+    let leaf = [0u8; 32];
+    assert!(store.denylisted(&leaf, until - 60));
+    // Up through the next periodic resyncs.
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(7) {
+        assert!(store.connected(), "down after {:?}", started.elapsed());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(store.denylist_len(), usize::try_from(ENTRIES).unwrap());
+}
+
+/// Entries denied while a replica reads the denylist (a resync of a large list takes seconds)
+/// stay denied when the resync's result replaces the local list: the resync may not have seen
+/// them (`ZSCAN` does not promise elements added during the scan), but their messages did.
+#[test]
+fn entries_denied_during_a_resync_survive_it() {
+    // Under MAX_DENYLIST: a full local list takes no new entry.
+    const ENTRIES: u64 = 900_000;
+    let redis = RedisServer::start();
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut conn = client.get_connection().unwrap();
+    let now = rustls_pki_types::UnixTime::now().as_secs();
+    for chunk in 0..ENTRIES / 10_000 {
+        let mut zadd = redis::cmd("ZADD");
+        zadd.arg("certgate:deny");
+        for i in 0..10_000 {
+            zadd.arg(now + 86_400)
+                .arg(format!("{:064x}", chunk * 10_000 + i));
+        }
+        zadd.query::<i64>(&mut conn).unwrap();
+    }
+    let store = RedisStore::new(&redis.url(), OnError::Open).unwrap();
+    within(Duration::from_secs(60), "the whole denylist loaded", || {
+        store.denylist_len() == usize::try_from(ENTRIES).unwrap()
+    });
+    within(Duration::from_secs(5), "subscribed", || store.subscribed());
+    // Over more than one resync period (5 s), deny a new leaf every 100 ms; each must stay
+    // denied from when its message arrived to the end.
+    let mut denied: Vec<[u8; 32]> = Vec::new();
+    let started = Instant::now();
+    let mut n = 0u8;
+    while started.elapsed() < Duration::from_secs(12) {
+        if denied.len() < 100 {
+            n += 1;
+            let mut leaf = [0xee; 32];
+            leaf[0] = n;
+            certgate::signals::deny(&redis.url(), &leaf, 86_400, now).unwrap();
+            within(Duration::from_secs(1), "the deny message", || {
+                store.denylisted(&leaf, now)
+            });
+            denied.push(leaf);
+        }
+        for leaf in &denied {
+            assert!(
+                store.denylisted(leaf, now),
+                "leaf {} lost after {:?}",
+                leaf[0],
+                started.elapsed()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 // ---------------------------------------------------------------------------
 // figures (printed, not asserted)
 

@@ -350,6 +350,34 @@ fn count_networks_counts_a_slash_24_once() {
     }
 }
 
+/// A dual-stack listener (`[::]:443`) sees IPv4 clients as IPv4-mapped IPv6 addresses: they
+/// are counted by their IPv4 /24, not all as the one /48 `::` (which would never flag).
+#[test]
+fn count_networks_counts_ipv4_mapped_clients_by_their_slash_24() {
+    let signals = SignalsConfig::new()
+        .cloning(
+            CloningConfig::new(3, 300, 100, 3600)
+                .unwrap()
+                .count_networks(true),
+        )
+        .app(SHOP, AppSignals::new().per_install(true))
+        .unwrap();
+    let rig = Rig::new(signals, &["cert_cloning_suspected"]);
+    let mut service = rig.service();
+    let mut open = Vec::new();
+    for net in 1..=4 {
+        let conn = connect(Leaf::Genuine, &format!("[::ffff:203.0.{net}.7]:1000"), None);
+        let response = drive(&mut service, on(&conn));
+        let expected = if net < 4 {
+            "accept"
+        } else {
+            "cert_cloning_suspected"
+        };
+        assert_eq!(code_of(&response), expected, "network {net}");
+        open.push(conn);
+    }
+}
+
 // ---------------------------------------------------------------------------
 // §5: a genuine certificate through another TLS stack
 
@@ -1316,4 +1344,142 @@ fn an_ipv6_source_is_its_slash_64() {
     );
     let other = connect(Leaf::Genuine, "[2001:db8:1:3::1]:1000", None);
     assert_eq!(drive(&mut service, on(&other)).status(), StatusCode::OK);
+}
+
+/// A store whose denylist holds one leaf (as the Redis store's fleet denylist would).
+struct DenyOne {
+    local: EmbeddedStore,
+    leaf: [u8; 32],
+}
+
+impl SignalStore for DenyOne {
+    fn quarantined(&self, addr: std::net::IpAddr, now: u64) -> Option<u64> {
+        self.local.quarantined(addr, now)
+    }
+    fn add_failure(
+        &self,
+        addr: std::net::IpAddr,
+        weight: u32,
+        now: u64,
+        rule: &QuarantineConfig,
+    ) -> certgate::signals::Score {
+        self.local.add_failure(addr, weight, now, rule)
+    }
+    fn observe_leaf(
+        &self,
+        leaf: &[u8; 32],
+        network: std::net::IpAddr,
+        opened: bool,
+        now: u64,
+        rule: &CloningConfig,
+    ) -> certgate::signals::LeafUse {
+        self.local.observe_leaf(leaf, network, opened, now, rule)
+    }
+    fn connection_closed(&self, leaf: &[u8; 32]) {
+        self.local.connection_closed(leaf);
+    }
+    fn leaf_flagged(&self, leaf: &[u8; 32], now: u64) -> Option<certgate::signals::LeafUse> {
+        self.local.leaf_flagged(leaf, now)
+    }
+    fn stats(&self) -> certgate::signals::StoreStats {
+        self.local.stats()
+    }
+    fn count_request(
+        &self,
+        key: certgate::signals::RateKey<'_>,
+        now: u64,
+        window: u64,
+        limit: u32,
+    ) -> Option<certgate::signals::RateOver> {
+        self.local.count_request(key, now, window, limit)
+    }
+    fn denylisted(&self, leaf: &[u8; 32], _now: u64) -> bool {
+        *leaf == self.leaf
+    }
+}
+
+/// The `denylisted` event names the client and its TLS fingerprint on the connection's first
+/// request (a memo miss) as on the later ones: an operator acting on it must see who it was.
+#[test]
+fn a_denylisted_event_names_the_peer_and_fingerprint_on_the_first_request() {
+    let leaf = Gate::new(base_policy())
+        .check(&PeerChain::new(pki().leaf(Leaf::Genuine).chain()), NOW)
+        .identity()
+        .unwrap()
+        .fingerprint();
+    let events = Arc::new(Events::default());
+    let sink: Arc<dyn EventSink> = events.clone();
+    let store: Arc<dyn SignalStore> = Arc::new(DenyOne {
+        local: EmbeddedStore::new(64, 64),
+        leaf,
+    });
+    let gate = Gate::builder(base_policy().with_signals(shop_signals()).unwrap())
+        .event_sink(sink)
+        .signal_store(store)
+        .clock(|| NOW)
+        .build()
+        .unwrap();
+    let mut service = CertGateLayer::new(gate).layer(tower::service_fn(echo));
+    let conn = connect(Leaf::Genuine, "198.51.100.7:1000", Some(GENUINE_JA4));
+    for request in ["first", "second"] {
+        let response = drive(&mut service, on(&conn));
+        assert_eq!(code_of(&response), "denylisted", "{request}");
+    }
+    let denied = events.with_code("denylisted");
+    assert_eq!(denied.len(), 2);
+    for event in denied {
+        assert_eq!(event.peer_addr, Some("198.51.100.7:1000".parse().unwrap()));
+        assert_eq!(event.tls_fingerprint.as_deref(), Some(GENUINE_JA4));
+    }
+}
+
+/// A proxy that appends its JA4 header (Envoy's `request_headers_to_add` appends by default)
+/// after one the client sent itself: the first value is the client's. Two values are no
+/// fingerprint (the allowlist then refuses), never the client's claim.
+#[test]
+fn a_duplicated_fingerprint_header_is_no_fingerprint() {
+    let forwarded = ForwardedConfig::new(ForwardedFormat::Nginx)
+        .trust_proxy("127.0.0.1/32".parse().unwrap())
+        .client_address(ClientAddressSource::XForwardedFor);
+    let policy = base_policy()
+        .with_forwarded(forwarded)
+        .unwrap()
+        .with_signals(
+            shop_signals()
+                .fingerprint_header("cloudfront-viewer-ja4-fingerprint")
+                .unwrap(),
+        )
+        .unwrap();
+    let rig = Rig::with_policy(policy, &["tls_fingerprint_mismatch"]);
+    let mut service = rig.service();
+    let pem: String = pki()
+        .leaf(Leaf::Genuine)
+        .chain_pem()
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                char::from(b).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    let mut req = Request::new(());
+    req.extensions_mut()
+        .insert(PeerAddr("127.0.0.1:5000".parse().unwrap()));
+    req.headers_mut()
+        .insert("x-client-cert", pem.parse().unwrap());
+    req.headers_mut()
+        .insert("x-forwarded-for", "198.51.100.3".parse().unwrap());
+    // The client's claim first, the proxy's measurement appended.
+    req.headers_mut().append(
+        "cloudfront-viewer-ja4-fingerprint",
+        GENUINE_JA4.parse().unwrap(),
+    );
+    req.headers_mut().append(
+        "cloudfront-viewer-ja4-fingerprint",
+        SCRIPT_JA4.parse().unwrap(),
+    );
+    let response = drive(&mut service, req);
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert_eq!(code_of(&response), "tls_fingerprint_mismatch");
 }

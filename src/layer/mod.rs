@@ -178,12 +178,17 @@ where
         if let Some(sig) = &signals {
             if let Some(name) = &sig.fingerprint_header {
                 if trusted {
-                    header_tls = req
-                        .headers()
-                        .get(name)
-                        .and_then(|v| v.to_str().ok())
-                        .filter(|v| crate::signals::fingerprint::plausible_ja4(v))
-                        .map(crate::signals::TlsFingerprint::from_ja4);
+                    // Exactly one value: a proxy that appends its header after one the
+                    // client sent would otherwise hand us the client's claim first.
+                    let mut values = req.headers().get_all(name).iter();
+                    header_tls = match (values.next(), values.next()) {
+                        (Some(value), None) => value
+                            .to_str()
+                            .ok()
+                            .filter(|v| crate::signals::fingerprint::plausible_ja4(v))
+                            .map(crate::signals::TlsFingerprint::from_ja4),
+                        _ => None,
+                    };
                 }
                 // Believed only from a trusted proxy; removed from every request.
                 req.headers_mut().remove(name);

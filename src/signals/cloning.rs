@@ -77,6 +77,10 @@ impl CloningConfig {
 
     /// What is counted for `addr`: itself, or its network.
     pub(crate) fn network(&self, addr: IpAddr) -> IpAddr {
+        // An IPv4 client of a dual-stack listener (or a proxy writing `::ffff:a.b.c.d`) is
+        // its IPv4 address: otherwise every IPv4 client falls in the one /48 `::`, and the
+        // mapped and plain forms of one address count twice.
+        let addr = addr.to_canonical();
         if !self.count_networks {
             return addr;
         }

@@ -5,8 +5,8 @@
 //! (the replica's view), every update goes into a bounded queue that a background thread
 //! drains in batches (pipelines) to Redis, and a second thread subscribed to the channels
 //! applies the other replicas' quarantines, flags and denylist entries to the local view.
-//! A resync every 500 ms (the quarantine and flag sets) and every 5 s (the denylist) covers
-//! missed messages.
+//! A resync every 500 ms (the quarantine and flag sets) and every 5 s (the denylist, read by
+//! `ZSCAN` pages) covers missed messages.
 //!
 //! Keys (all under `certgate:`) and channels:
 //!
@@ -103,6 +103,10 @@ struct Shared {
     resync: AtomicBool,
     deny: RwLock<HashMap<[u8; 32], u64>>,
     deny_len: AtomicUsize,
+    /// The denylist messages applied while a resync reads the list (`None`: no resync
+    /// running, or more than `MAX_DENY_CHANGES` of them): replayed onto its result, which
+    /// may miss them (`ZSCAN` does not promise entries added during the scan).
+    deny_changes: std::sync::Mutex<Option<Vec<DenyChange>>>,
     dropped: AtomicU64,
     sent: AtomicU64,
     /// The latest time the gate passed in (the background threads' clock: the store reads
@@ -183,6 +187,7 @@ impl RedisStore {
             resync: AtomicBool::new(true),
             deny: RwLock::new(HashMap::new()),
             deny_len: AtomicUsize::new(0),
+            deny_changes: std::sync::Mutex::new(None),
             dropped: AtomicU64::new(0),
             sent: AtomicU64::new(0),
             now: AtomicU64::new(0),
@@ -662,22 +667,109 @@ fn resync(shared: &Shared, conn: &mut redis::Connection) -> redis::RedisResult<(
     Ok(())
 }
 
+/// One denylist message: an entry until a time, or a removal.
+type DenyChange = ([u8; 32], Option<u64>);
+/// Denylist messages remembered during one resync, at most (more: its result is dropped).
+const MAX_DENY_CHANGES: usize = 65_536;
+
+fn deny_changes(shared: &Shared) -> std::sync::MutexGuard<'_, Option<Vec<DenyChange>>> {
+    shared
+        .deny_changes
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Denylist entries asked for per `ZSCAN` of the resync.
+const DENY_PAGE: usize = 10_000;
+/// Most `ZSCAN` rounds of one resync (a set of `MAX_DENYLIST` takes about a hundred).
+const DENY_ROUNDS: usize = 4 * MAX_DENYLIST / DENY_PAGE + 16;
+
+/// Reads the whole denylist by pages (`ZSCAN`), never in one command: one `ZRANGE` of a few
+/// hundred thousand entries blocks Redis past the 500 ms read timeout, so the resync failed
+/// every time, took the store down (with `on_error = "closed"`: every client refused) and
+/// stalled Redis for every replica. An incomplete scan (a malformed reply, too many rounds)
+/// keeps the last known denylist.
 fn resync_deny(shared: &Shared, conn: &mut redis::Connection) -> redis::RedisResult<()> {
-    let now = shared.clock();
-    let limit = now.saturating_add(MAX_DENY_SECONDS);
-    let mut fresh = HashMap::new();
-    for (member, until) in live_members(conn, DENY_KEY, now, MAX_DENYLIST)? {
-        if let Some(leaf) = parse_hex32(&member) {
-            fresh.insert(leaf, until.min(limit));
+    *deny_changes(shared) = Some(Vec::new());
+    let mut fresh = match scan_deny(shared, conn) {
+        Ok(Some(fresh)) => fresh,
+        other => {
+            *deny_changes(shared) = None;
+            return other.map(drop);
         }
-    }
+    };
     let mut deny = shared
         .deny
         .write()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
+    // Taken under the denylist's lock, which `apply` records under: no message falls between.
+    let Some(changes) = deny_changes(shared).take() else {
+        // Too many messages to replay: keep the list they kept up to date.
+        return Ok(());
+    };
+    for (leaf, until) in changes {
+        match until {
+            Some(until) if fresh.len() < MAX_DENYLIST || fresh.contains_key(&leaf) => {
+                fresh.insert(leaf, until);
+            }
+            Some(_) => {}
+            None => {
+                fresh.remove(&leaf);
+            }
+        }
+    }
     *deny = fresh;
     shared.deny_len.store(deny.len(), Ordering::Release);
     Ok(())
+}
+
+/// The whole denylist, or `None` when the scan was incomplete.
+fn scan_deny(
+    shared: &Shared,
+    conn: &mut redis::Connection,
+) -> redis::RedisResult<Option<HashMap<[u8; 32], u64>>> {
+    let now = shared.clock();
+    let limit = now.saturating_add(MAX_DENY_SECONDS);
+    let mut fresh = HashMap::new();
+    let mut cursor = 0u64;
+    let mut complete = false;
+    for _ in 0..DENY_ROUNDS {
+        let reply: Value = redis::cmd("ZSCAN")
+            .arg(DENY_KEY)
+            .arg(cursor)
+            .arg("COUNT")
+            .arg(DENY_PAGE)
+            .query(conn)?;
+        let Value::Array(parts) = reply else {
+            break;
+        };
+        let mut parts = parts.into_iter();
+        let (Some(next), Some(Value::Array(items))) = (parts.next(), parts.next()) else {
+            break;
+        };
+        let Ok(next) = redis::from_redis_value::<u64>(next) else {
+            break;
+        };
+        let mut items = items.into_iter();
+        while let (Some(member), Some(score)) = (items.next(), items.next()) {
+            if fresh.len() >= MAX_DENYLIST {
+                break;
+            }
+            let member = redis::from_redis_value::<String>(member).ok();
+            let until = redis::from_redis_value::<f64>(score).ok().and_then(seconds);
+            if let (Some(leaf), Some(until)) = (member.as_deref().and_then(parse_hex32), until) {
+                if until > now {
+                    fresh.insert(leaf, until.min(limit));
+                }
+            }
+        }
+        if next == 0 || fresh.len() >= MAX_DENYLIST {
+            complete = true;
+            break;
+        }
+        cursor = next;
+    }
+    Ok(complete.then_some(fresh))
 }
 
 fn subscribe_loop(shared: &Shared) {
@@ -739,19 +831,35 @@ fn apply(shared: &Shared, channel: &str, payload: &[u8]) {
                 .deny
                 .write()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut change = None;
             if let Some(hex) = entry.strip_prefix('+') {
                 let until = until.and_then(|u| u.parse::<u64>().ok());
                 if let (Some(leaf), Some(until)) = (parse_hex32(hex), until) {
+                    let until = until.min(now.saturating_add(MAX_DENY_SECONDS));
                     if deny.len() < MAX_DENYLIST || deny.contains_key(&leaf) {
-                        deny.insert(leaf, until.min(now.saturating_add(MAX_DENY_SECONDS)));
+                        deny.insert(leaf, until);
                     }
+                    change = Some((leaf, Some(until)));
                 }
             } else if let Some(hex) = entry.strip_prefix('-') {
                 if let Some(leaf) = parse_hex32(hex) {
                     deny.remove(&leaf);
+                    change = Some((leaf, None));
                 }
             }
             shared.deny_len.store(deny.len(), Ordering::Release);
+            // Recorded under the denylist's lock, for a resync running now.
+            if let Some(change) = change {
+                let mut changes = deny_changes(shared);
+                let overflow = changes
+                    .as_ref()
+                    .is_some_and(|c| c.len() >= MAX_DENY_CHANGES);
+                if overflow {
+                    *changes = None;
+                } else if let Some(changes) = changes.as_mut() {
+                    changes.push(change);
+                }
+            }
         }
         _ => {}
     }
@@ -842,6 +950,7 @@ mod tests {
             resync: AtomicBool::new(false),
             deny: RwLock::new(HashMap::new()),
             deny_len: AtomicUsize::new(0),
+            deny_changes: std::sync::Mutex::new(None),
             dropped: AtomicU64::new(0),
             sent: AtomicU64::new(0),
             now: AtomicU64::new(0),
