@@ -1583,6 +1583,52 @@ impl Gate {
             .map(|c| rule.weight_of(c))
             .max()
             .unwrap_or(0);
+        self.add_weight(rule, weight, client, now, tls);
+    }
+
+    /// [`HandshakeMode::Refuse`](crate::HandshakeMode::Refuse), before a connection's TLS
+    /// handshake: the seconds left of `addr`'s quarantine, when it is quarantined and
+    /// `quarantined` is enforced (the server then closes the connection unread: no TLS and no
+    /// certificate work). One atomic load when no address is quarantined. Not a request: not
+    /// in `certgate_requests_total` (the server counts it as a refused connection).
+    #[cfg(feature = "server")]
+    pub(crate) fn quarantined_before_handshake(&self, addr: SocketAddr) -> Option<u64> {
+        let snapshot = self.inner.current.load();
+        snapshot.policy.signals_shared()?.quarantine.as_ref()?;
+        let left = self
+            .store()
+            .quarantined(source_key(addr.ip()), self.now().as_secs())?;
+        (snapshot.modes.mode_for("quarantined") == Mode::Enforce).then_some(left)
+    }
+
+    /// [`HandshakeMode::Refuse`](crate::HandshakeMode::Refuse), after a handshake the gate
+    /// refused with `code`: its weight on `addr`'s failure score, as a refused request's in
+    /// the layer (a forged certificate refused in the handshake never reaches the layer).
+    #[cfg(feature = "server")]
+    pub(crate) fn score_refused_handshake(&self, code: &str, addr: SocketAddr) {
+        let snapshot = self.inner.current.load();
+        let Some(rule) = snapshot
+            .policy
+            .signals_shared()
+            .and_then(|s| s.quarantine.as_ref())
+        else {
+            return;
+        };
+        if !Rejection::CODES.contains(&code) {
+            return;
+        }
+        self.add_weight(rule, rule.weight_of(code), addr, self.now(), None);
+    }
+
+    /// Adds `weight` to the client's score; reports a quarantine it starts.
+    fn add_weight(
+        &self,
+        rule: &crate::signals::QuarantineConfig,
+        weight: u32,
+        client: SocketAddr,
+        now: UnixTime,
+        tls: Option<&TlsFingerprint>,
+    ) {
         if weight == 0 {
             return;
         }

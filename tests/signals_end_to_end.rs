@@ -6,7 +6,10 @@
 //!   `tls_fingerprint_mismatch` is enforced the script is refused while the app passes;
 //! - one per-install certificate replayed from 50 loopback source addresses (127.0.0.10–59) at
 //!   over 100 requests/s is flagged `cert_cloning_suspected` within the first 100 requests,
-//!   while the genuine device (127.0.0.2) is never refused (the code is observed by default).
+//!   while the genuine device (127.0.0.2) is never refused (the code is observed by default);
+//! - with `HandshakeMode::Refuse`, forged certificates refused in the handshake score their
+//!   source, which is then quarantined: its next connections are closed before any TLS or
+//!   certificate work, while other sources are served.
 #![cfg(all(
     feature = "server",
     feature = "axum",
@@ -40,11 +43,18 @@ const APP: &str = "com.example.shop";
 const INSTALL: &str = "0b7c3a52-9d3e-4c2f-8a61-2f4e5d6c7b8a";
 
 #[derive(Default)]
-struct Events(Mutex<Vec<VerdictEvent>>);
+struct Events(
+    Mutex<Vec<VerdictEvent>>,
+    Mutex<Vec<certgate::ConnectionEvent>>,
+);
 
 impl EventSink for Events {
     fn record(&self, event: &VerdictEvent) {
         self.0.lock().unwrap().push(event.clone());
+    }
+
+    fn record_connection(&self, event: &certgate::ConnectionEvent) {
+        self.1.lock().unwrap().push(event.clone());
     }
 }
 
@@ -79,6 +89,10 @@ struct World {
 }
 
 async fn world(app_extra: &str, extra: &str) -> World {
+    world_in(app_extra, extra, HandshakeMode::Defer).await
+}
+
+async fn world_in(app_extra: &str, extra: &str, mode: HandshakeMode) -> World {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("ca");
     let mut ca = Ca::init(&dir, &CaConfig::new("Signals E2E")).unwrap();
@@ -101,7 +115,7 @@ async fn world(app_extra: &str, extra: &str) -> World {
         Arc::new(rustls::crypto::ring::default_provider()),
         pki.chain.clone(),
         pki.key.clone_key(),
-        HandshakeMode::Defer,
+        mode,
     )
     .unwrap();
     let app = Router::new()
@@ -280,4 +294,108 @@ async fn a_per_install_certificate_replayed_from_50_loopback_addresses_is_flagge
         (reply.status, reply.body.as_str()),
         (200, "cert_cloning_suspected")
     );
+}
+
+/// One request over a fresh connection from `from`: the status, or how it failed.
+async fn attempt(
+    w: &World,
+    from: Ipv4Addr,
+    client: (
+        Vec<rustls_pki_types::CertificateDer<'static>>,
+        PrivateKeyDer<'static>,
+    ),
+) -> Result<u16, String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(w.pki.ca.clone()).unwrap();
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_client_auth_cert(client.0, client.1)
+    .unwrap();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let one = async {
+        let socket = tokio::net::TcpSocket::new_v4().map_err(|e| e.to_string())?;
+        socket
+            .bind(SocketAddr::new(IpAddr::V4(from), 0))
+            .map_err(|e| e.to_string())?;
+        let tcp = socket.connect(w.addr).await.map_err(|e| e.to_string())?;
+        let name = rustls_pki_types::ServerName::IpAddress(w.addr.ip().into());
+        let mut tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+            .connect(name, tcp)
+            .await
+            .map_err(|e| format!("handshake: {e}"))?;
+        tls.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .map_err(|e| format!("write: {e}"))?;
+        let mut text = Vec::new();
+        tls.read_to_end(&mut text)
+            .await
+            .map_err(|e| format!("read: {e}"))?;
+        let text = String::from_utf8_lossy(&text).into_owned();
+        text.get(9..12)
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| format!("no status: {text:?}"))
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(20), one)
+        .await
+        .unwrap_or_else(|_| Err("timed out".into()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_handshakes_quarantine_their_source_before_any_tls_work() {
+    let w = world_in(
+        "",
+        "[modes]\nenforce = [\"quarantined\"]\n\n[signals.quarantine]\nthreshold = 100\n",
+        HandshakeMode::Refuse,
+    )
+    .await;
+    // Forged: the same app id from a CA of the same name but another key (bad_signature,
+    // weight 20).
+    let forger = w.dir.parent().unwrap().join("forger");
+    let mut fake = Ca::init(&forger, &CaConfig::new("Signals E2E")).unwrap();
+    let forged = fake.issue(&IssueRequest::new(APP).unwrap()).unwrap();
+    let forged_client = || {
+        let key = PrivatePkcs8KeyDer::from(forged.key_pkcs8().unwrap().to_vec()).into();
+        (forged.chain(), key)
+    };
+    let bot = Ipv4Addr::new(127, 0, 0, 77);
+    for i in 0..5 {
+        let outcome = attempt(&w, bot, forged_client()).await;
+        assert!(outcome.is_err(), "attempt {i}: {outcome:?}");
+    }
+    let connection_codes = |w: &World| -> Vec<&'static str> {
+        w.events.1.lock().unwrap().iter().map(|e| e.code).collect()
+    };
+    assert_eq!(
+        connection_codes(&w),
+        ["bad_signature"; 5],
+        "each refused in the handshake"
+    );
+    // Quarantined now: even the genuine certificate from that source is closed before the
+    // handshake (no verification: the verdict cache is not consulted), and reported.
+    let before = w.gate.cache_stats();
+    let outcome = attempt(&w, bot, w.client().unwrap()).await;
+    assert!(outcome.is_err(), "{outcome:?}");
+    let after = w.gate.cache_stats();
+    assert_eq!(
+        (after.hits, after.misses),
+        (before.hits, before.misses),
+        "no certificate work for a quarantined source"
+    );
+    let codes = connection_codes(&w);
+    assert_eq!(codes.last(), Some(&"quarantined"), "{codes:?}");
+    let events = w.events.0.lock().unwrap().clone();
+    assert!(
+        events.iter().any(
+            |e| e.code == "quarantined" && e.peer_addr.map(|p| p.ip()) == Some(IpAddr::V4(bot))
+        ),
+        "the quarantine's start is reported with its source"
+    );
+    // Another source is served.
+    let genuine = attempt(&w, Ipv4Addr::new(127, 0, 0, 2), w.client().unwrap()).await;
+    assert_eq!(genuine, Ok(200));
 }

@@ -337,6 +337,8 @@ async fn read_client_hello(tcp: &mut TcpStream) -> (Vec<u8>, Option<Arc<TlsFinge
 pub(crate) struct Handshake {
     timeout: Duration,
     reporter: EventReporter,
+    /// The gate when it refuses in the handshake: quarantine before, scoring after.
+    gate: Option<crate::Gate>,
 }
 
 /// Why a connection did not become a TLS stream.
@@ -352,6 +354,7 @@ impl Handshake {
         Self {
             timeout: config.handshake_timeout,
             reporter: EventReporter::new(tls.event_sink(), config.log_events_per_second),
+            gate: tls.refusing_gate(),
         }
     }
 
@@ -363,6 +366,24 @@ impl Handshake {
         mut tcp: TcpStream,
         addr: SocketAddr,
     ) -> Option<TlsStream> {
+        // A quarantined source (HandshakeMode::Refuse: its refusals happen here, not in the
+        // layer) is closed unread, before any TLS or certificate work.
+        if let Some(left) = self
+            .gate
+            .as_ref()
+            .and_then(|g| g.quarantined_before_handshake(addr))
+        {
+            let code = Rejection::Quarantined {
+                retry_after_seconds: left,
+            }
+            .code();
+            self.reporter.report(
+                code,
+                addr,
+                Some(format!("quarantined for {left} more seconds")),
+            );
+            return None;
+        }
         let handshake = async {
             match opening(&tcp).await {
                 Opening::Closed => return Err(Failure::Closed),
@@ -392,6 +413,9 @@ impl Handshake {
             }
             Ok(Err(Failure::Tls(e, tcp))) => {
                 let (code, detail) = handshake_failure(&e);
+                if let Some(gate) = &self.gate {
+                    gate.score_refused_handshake(code, addr);
+                }
                 self.reporter.report(code, addr, Some(detail));
                 // rustls has written its alert. Closing now, with the client's next flight
                 // still unread, makes the kernel send a reset that can discard the alert

@@ -147,6 +147,17 @@ impl TlsConfig {
         }
     }
 
+    /// The gate, when it refuses in the handshake ([`HandshakeMode::Refuse`]): the server
+    /// checks the quarantine before a handshake and scores the refused ones.
+    pub(crate) fn refusing_gate(&self) -> Option<Gate> {
+        match &self.source {
+            Source::Gate(following) if following.mode == HandshakeMode::Refuse => {
+                Some(following.gate.clone())
+            }
+            _ => None,
+        }
+    }
+
     /// The gate's event sink, for connection events (none for a fixed configuration).
     pub(crate) fn event_sink(&self) -> Option<Arc<dyn EventSink>> {
         match &self.source {
