@@ -280,6 +280,8 @@ impl GateBuilder {
             self.recorder,
         );
         #[cfg(feature = "redis")]
+        let given = self.store.is_some();
+        #[cfg(feature = "redis")]
         let store = match self.store {
             Some(store) => Some(store),
             None => match gate.policy().signals().and_then(|s| s.redis_store()) {
@@ -288,11 +290,16 @@ impl GateBuilder {
                         crate::signals::RedisStore::new(url, on_error)
                             .map_err(|e| PolicyError::new("signals.store.url", e))?,
                     );
+                    let _ = gate.inner.store_url.set(url.to_owned());
                     Some(store)
                 }
                 None => None,
             },
         };
+        #[cfg(feature = "redis")]
+        if given {
+            let _ = gate.inner.store_url.set(String::new());
+        }
         #[cfg(not(feature = "redis"))]
         let store = self.store;
         if let Some(store) = store {
@@ -430,6 +437,10 @@ struct GateInner {
     reload: Mutex<()>,
     /// The bot signals' state (created on first use unless the builder gave one).
     store: OnceLock<Arc<dyn SignalStore>>,
+    /// The Redis URL the builder connected `store` to from the policy; `None` when the
+    /// builder was given a store or the policy named none (a reload cannot change the store).
+    #[cfg(feature = "redis")]
+    store_url: OnceLock<String>,
     /// The TLS fingerprints seen per learning app.
     learner: Learner,
     #[cfg(feature = "audit")]
@@ -574,6 +585,8 @@ impl Gate {
                 clock,
                 reload: Mutex::new(()),
                 store: OnceLock::new(),
+                #[cfg(feature = "redis")]
+                store_url: OnceLock::new(),
                 learner: Learner::default(),
                 #[cfg(feature = "audit")]
                 recorder,
@@ -949,6 +962,8 @@ impl Gate {
             .saturating_add(1);
         // Publish the snapshot before the generation: a reader that sees the new generation
         // and misses its memo then loads the new snapshot.
+        #[cfg(feature = "redis")]
+        self.warn_store_change(&policy);
         let modes = self.inner.modes.resolve(&policy);
         let plain = is_plain(&policy);
         self.inner
@@ -962,6 +977,33 @@ impl Gate {
         self.inner.cache.clear();
         #[cfg(feature = "metrics")]
         self.publish_metrics();
+    }
+
+    /// The signal store is the gate's, built once: a reload whose `[signals.store]` names
+    /// another Redis store than the one the builder connected (or none) keeps the old one,
+    /// and says so.
+    #[cfg(feature = "redis")]
+    fn warn_store_change(&self, policy: &Policy) {
+        let wanted = policy
+            .signals()
+            .and_then(|s| s.redis_store())
+            .map(|(u, _)| u);
+        let built = self.inner.store_url.get().map(String::as_str);
+        let differs = match (wanted, built) {
+            // A store the builder was given: the application chose it.
+            (_, Some("")) => false,
+            (Some(w), Some(b)) => w != b,
+            (Some(_), None) => true,
+            (None, _) => false,
+        };
+        if differs {
+            tracing::warn!(
+                target: "certgate",
+                wanted = wanted.unwrap_or_default(),
+                "the reloaded policy names a Redis store this gate was not built with; the \
+                 signals keep the gate's store (build a new Gate to change it)"
+            );
+        }
     }
 
     /// Loads the policy at `path` and, if it is valid, swaps it in.

@@ -690,3 +690,48 @@ fn figures_layer_time_with_the_redis_store_and_the_embedded_one() {
         );
     }
 }
+
+/// A `tracing` writer into a shared buffer.
+#[derive(Clone, Default)]
+struct Logs(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_reload_that_names_another_redis_store_says_the_gate_keeps_its_own() {
+    let redis = RedisServer::start();
+    let with_redis = format!(
+        "[signals.store]\nkind = \"redis\"\nurl = \"{}\"",
+        redis.url()
+    );
+    let logs = Logs::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    tracing::subscriber::with_default(subscriber, || {
+        // Built on the embedded store, reloaded into a Redis policy: warned.
+        let gate = Gate::builder(load("").unwrap()).build().unwrap();
+        gate.reload(load(&with_redis).unwrap());
+        let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+        assert!(text.contains("was not built with"), "{text}");
+        assert!(text.contains(&redis.url()), "{text}");
+        logs.0.lock().unwrap().clear();
+        // Built on that Redis store, reloaded with the same one (or back to none): silent.
+        let gate = Gate::builder(load(&with_redis).unwrap()).build().unwrap();
+        gate.reload(load(&with_redis).unwrap());
+        gate.reload(load("").unwrap());
+        let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+        assert!(!text.contains("was not built with"), "{text}");
+    });
+}

@@ -836,6 +836,17 @@ fn apply(shared: &Shared, channel: &str, payload: &[u8]) {
                 let until = until.and_then(|u| u.parse::<u64>().ok());
                 if let (Some(leaf), Some(until)) = (parse_hex32(hex), until) {
                     let until = until.min(now.saturating_add(MAX_DENY_SECONDS));
+                    if deny.len() >= MAX_DENYLIST && !deny.contains_key(&leaf) {
+                        // Full: the newest entry is the most urgent; the one ending first
+                        // (or already over) makes room, unless it outlasts the new one.
+                        // A scan of the full table, only when it is full.
+                        let first = deny.iter().min_by_key(|(_, u)| **u).map(|(l, u)| (*l, *u));
+                        if let Some((old, old_until)) = first {
+                            if old_until <= now || old_until < until {
+                                deny.remove(&old);
+                            }
+                        }
+                    }
                     if deny.len() < MAX_DENYLIST || deny.contains_key(&leaf) {
                         deny.insert(leaf, until);
                     }
@@ -938,9 +949,8 @@ fn run(url: &str, pipe: &redis::Pipeline) -> Result<(), String> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn hostile_messages_are_ignored() {
-        let shared = Shared {
+    fn shared() -> Shared {
+        Shared {
             local: EmbeddedStore::new(8, 8),
             client: open("redis://127.0.0.1:1").unwrap(),
             on_error: OnError::Open,
@@ -954,7 +964,40 @@ mod tests {
             dropped: AtomicU64::new(0),
             sent: AtomicU64::new(0),
             now: AtomicU64::new(0),
-        };
+        }
+    }
+
+    #[test]
+    fn a_full_denylist_takes_the_newest_entry() {
+        let shared = shared();
+        let now = shared.clock();
+        {
+            let mut deny = shared.deny.write().unwrap();
+            for i in 0..u64::try_from(MAX_DENYLIST).unwrap() {
+                let mut leaf = [0u8; 32];
+                leaf[..8].copy_from_slice(&i.to_be_bytes());
+                let ends = if i == 0 {
+                    now + 50
+                } else {
+                    now + 100 + i % 1000
+                };
+                deny.insert(leaf, ends);
+            }
+            shared.deny_len.store(deny.len(), Ordering::Release);
+        }
+        let newest = [0xab; 32];
+        let message = format!("+{} {}", "ab".repeat(32), now + 86_400);
+        apply(&shared, DENY_CHANNEL, message.as_bytes());
+        let deny = shared.deny.read().unwrap();
+        assert_eq!(deny.len(), MAX_DENYLIST);
+        assert_eq!(deny.get(&newest), Some(&(now + 86_400)));
+        // The entry ending first made room.
+        assert!(!deny.contains_key(&[0u8; 32]));
+    }
+
+    #[test]
+    fn hostile_messages_are_ignored() {
+        let shared = shared();
         for (channel, payload) in [
             (SIGNALS_CHANNEL, &b"q not-an-ip 99999999999"[..]),
             (SIGNALS_CHANNEL, b"c zz 1"),
