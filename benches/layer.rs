@@ -40,7 +40,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use certgate::forwarded::{ClientAddressSource, ForwardedConfig, ForwardedFormat};
 use certgate::signals::{
-    AppSignals, CloningConfig, QuarantineConfig, SignalsConfig, TlsFingerprint,
+    AppSignals, CloningConfig, QuarantineConfig, RateConfig, SignalsConfig, TlsFingerprint,
 };
 use certgate::{
     CertGateLayer, CoarseClock, Gate, GateBuilder, Mode, PeerAddr, Policy, TlsConnectInfo,
@@ -365,6 +365,21 @@ fn all_features(c: &mut Criterion) {
     let mut signalled = CertGateLayer::new(signals_gate.clone()).layer(Bare);
     assert_eq!(drive(&mut signalled, &conn_ja4), 200);
     gates.push(signals_gate);
+    // The same, plus the request-rate ceilings (per certificate and per app: two counters
+    // per request), set out of reach.
+    let rate = RateConfig::new(1)
+        .and_then(|r| r.per_certificate(1_000_000_000))
+        .and_then(|r| r.per_app(1_000_000_000))
+        .unwrap();
+    let rated_gate = builder(
+        plain().with_signals(signals(false).rate(rate)).unwrap(),
+        &[],
+    )
+    .build()
+    .unwrap();
+    let mut rated = CertGateLayer::new(rated_gate.clone()).layer(Bare);
+    assert_eq!(drive(&mut rated, &conn_ja4), 200);
+    gates.push(rated_gate);
 
     // The audit log, recording refusals only (a warm accept records nothing).
     #[cfg(feature = "audit")]
@@ -443,6 +458,10 @@ fn all_features(c: &mut Criterion) {
     members.push((
         "layer_signals",
         Box::new(|| drive(&mut signalled, black_box(&conn_ja4))),
+    ));
+    members.push((
+        "layer_signals_and_rate_ceilings",
+        Box::new(|| drive(&mut rated, black_box(&conn_ja4))),
     ));
     #[cfg(feature = "audit")]
     members.push((
