@@ -103,15 +103,25 @@ pub use crate::verify::revocation::{ExpiredCrl, RevocationDepth, UnknownRevocati
 pub use crate::verify::time::{format_rfc3339, parse_rfc3339};
 pub use crate::verify::{Limits, Usage, Verifier};
 
+/// Not API (for certgate's tests and fuzz targets): reads `der` as a leaf on both of the
+/// verifier's paths, certgate's DER reader and x509-parser. `Ok(true)`: the DER reader read it
+/// and x509-parser agrees on every fact and app id; `Ok(false)`: the DER reader left it to
+/// x509-parser; `Err`: what differs.
+#[doc(hidden)]
+pub fn __leaf_fast_path_check(der: &[u8]) -> Result<bool, String> {
+    crate::verify::leaf::compare_paths(der)
+}
+
 /// Lower-case hex of `bytes`.
 pub(crate) fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
+    // A nibble (0-15) as a lower-case hex digit.
+    let digit = |n: u8| char::from(if n < 10 { b'0' + n } else { b'a' + (n - 10) });
+    let mut s = String::with_capacity(bytes.len().saturating_mul(2));
+    for &b in bytes {
+        s.push(digit(b >> 4));
+        s.push(digit(b & 0x0f));
+    }
+    s
 }
 
 /// Formats a SHA-256 as a `sha256/<base64>` pin. Here rather than in `verify::pins`, so that
