@@ -7,7 +7,12 @@
 //! take the usual ones), every certificate in `../shared/vectors` (real-world certificates,
 //! most outside the fast path's shape: they must not disagree), and byte mutations of both.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use std::path::PathBuf;
 
