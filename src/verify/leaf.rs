@@ -474,8 +474,8 @@ fn key_id_ok(id: &[u8]) -> Option<()> {
     (1..=64).contains(&id.len()).then_some(())
 }
 
-/// A UTCTime `YYMMDDHHMMSSZ` (years 1950-2049) or GeneralizedTime `YYYYMMDDHHMMSSZ`, as a
-/// Unix time (before 1970: the epoch, as [`super::facts::unix`] clamps).
+/// A UTCTime `YYMMDDHHMMSSZ` (years 1950-2049) or GeneralizedTime `YYYYMMDDHHMMSSZ` (years
+/// 1950-9999), as a Unix time (before 1970: the epoch, as [`super::facts::unix`] clamps).
 fn time(tlv: super::der::Tlv<'_>) -> Option<UnixTime> {
     let (year, rest) = match (tlv.tag, tlv.value.len()) {
         (0x17, 13) => {
@@ -485,7 +485,8 @@ fn time(tlv: super::der::Tlv<'_>) -> Option<UnixTime> {
         }
         (0x18, 15) => {
             let (yyyy, rest) = tlv.value.split_at_checked(4)?;
-            (digits(yyyy)?, rest)
+            // Years before UTCTime's range are left to x509-parser.
+            (digits(yyyy).filter(|year| *year >= 1950)?, rest)
         }
         _ => return None,
     };
@@ -521,7 +522,7 @@ fn digits(text: &[u8]) -> Option<i64> {
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's `days_from_civil`);
-/// `year` is 0-9999, `month` 1-12, `day` 1-31, so nothing overflows.
+/// `year` is 1950-9999, `month` 1-12, `day` 1-31, so nothing overflows.
 fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     let y = if month <= 2 { year - 1 } else { year };
     let era = y.div_euclid(400);
@@ -556,6 +557,7 @@ mod tests {
         assert_eq!(t(0x17, b"500101000000Z"), Some(0));
         assert_eq!(t(0x18, b"20240229120000Z"), Some(1_709_208_000));
         assert_eq!(t(0x18, b"20230229120000Z"), None);
+        assert_eq!(t(0x18, b"19491231235959Z"), None);
         assert_eq!(t(0x17, b"2402291200Z"), None);
         assert_eq!(t(0x17, b"240229120060Z"), None);
         assert_eq!(t(0x17, b"240229120000+"), None);
