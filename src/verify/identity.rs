@@ -252,6 +252,21 @@ pub(crate) fn render_name(raw: &[u8]) -> String {
     }
 }
 
+/// What the verifier keeps of the leaf's encoding, borrowed from it (read by `super::leaf`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct LeafParts<'a> {
+    /// The issuer `Name`, whole TLV.
+    pub(crate) issuer: &'a [u8],
+    /// The subject `Name`, whole TLV.
+    pub(crate) subject: &'a [u8],
+    /// The serial's INTEGER contents.
+    pub(crate) serial: &'a [u8],
+    /// The subjectAltName extension's value, when there is one that x509-parser reads.
+    pub(crate) san: Option<&'a [u8]>,
+    /// The first attestation extension's value.
+    pub(crate) attestation: Option<&'a [u8]>,
+}
+
 /// What an accepted identity keeps of its leaf: the raw subject, serial and subjectAltName in
 /// one allocation, the issuer shared with every leaf of its CA, the digests and validity as
 /// values. The strings the accessors return are rendered on first use, by the same code that
@@ -305,7 +320,7 @@ impl LeafRecord {
     /// Keeps what an identity needs of a read leaf; `issuer` is its issuer `Name` (interned
     /// by the verifier).
     pub(crate) fn read(
-        leaf: &super::leaf::LeafParts<'_>,
+        leaf: &LeafParts<'_>,
         facts: &super::facts::CertFacts,
         app_id: Option<AppId>,
         issuer: Arc<IssuerName>,

@@ -19,23 +19,8 @@ use x509_parser::prelude::FromDer;
 
 use super::der::{BIT_STRING, BOOLEAN, CONTEXT_0, INTEGER, OCTET_STRING, OID, Reader, SEQUENCE};
 use super::facts::{AkiFields, CertFacts, KeyFacts};
-use super::identity::{AppId, IdentitySource};
+use super::identity::{AppId, IdentitySource, LeafParts};
 use crate::rejection::Rejection;
-
-/// What the verifier keeps of the leaf's encoding, borrowed from it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct LeafParts<'a> {
-    /// The issuer `Name`, whole TLV.
-    pub(crate) issuer: &'a [u8],
-    /// The subject `Name`, whole TLV.
-    pub(crate) subject: &'a [u8],
-    /// The serial's INTEGER contents.
-    pub(crate) serial: &'a [u8],
-    /// The subjectAltName extension's value, when there is one that x509-parser reads.
-    pub(crate) san: Option<&'a [u8]>,
-    /// The first attestation extension's value.
-    pub(crate) attestation: Option<&'a [u8]>,
-}
 
 impl<'a> LeafParts<'a> {
     fn from_x509(cert: &X509Certificate<'a>) -> Self {

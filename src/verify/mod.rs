@@ -227,7 +227,7 @@ enum PathVerdict {
 /// The leaf, read once.
 struct LeafInput<'a> {
     cert: EndEntityCert<'a>,
-    parts: leaf::LeafParts<'a>,
+    parts: identity::LeafParts<'a>,
     facts: CertFacts,
     fingerprint: [u8; 32],
 }
