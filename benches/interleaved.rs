@@ -5,7 +5,9 @@
 //! Criterion measures its two functions one after the other, seconds apart; on a shared VM the
 //! machine's speed moves between them by more than the 10 % this comparison is about. Here each
 //! round runs a batch of one then a batch of the other; the report gives the ratio of the best
-//! batches and the median of the per-round ratios. `cargo bench --bench interleaved`.
+//! batches and the median of the per-round ratios. `cargo bench --bench interleaved`
+//! (`CERTGATE_BENCH_ALG=rsa2048` for one algorithm, as named in the report;
+//! `CERTGATE_BENCH_ROUNDS=N` for N rounds instead of 31, to profile).
 
 // Benchmark code: a panic is a broken benchmark, not a reachable failure.
 #![allow(
@@ -28,9 +30,18 @@ const BATCH: u32 = 200;
 fn main() {
     // `cargo bench` passes `--bench`; `cargo test --benches` passes nothing and wants it quick.
     let quick = !std::env::args().any(|a| a == "--bench");
-    let (rounds, batch) = if quick { (1, 2) } else { (ROUNDS, BATCH) };
+    let rounds = std::env::var("CERTGATE_BENCH_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(ROUNDS);
+    let (rounds, batch) = if quick { (1, 2) } else { (rounds, BATCH) };
     println!("cold verification, {rounds} interleaved rounds of {batch} verifications each");
+    // `CERTGATE_BENCH_ALG=rsa2048` (a name as printed) runs one algorithm, to profile it.
+    let only = std::env::var("CERTGATE_BENCH_ALG").ok();
     for alg in Alg::ALL {
+        if only.as_deref().is_some_and(|name| name != alg.name()) {
+            continue;
+        }
         let h = Hierarchy::new(alg);
         let chain = h.chain();
         let verifier = h.typical_verifier();

@@ -79,6 +79,15 @@ pub trait EventSink: Send + Sync + 'static {
     /// Records one event.
     fn record(&self, event: &VerdictEvent);
 
+    /// Whether [`EventSink::record`] would do anything with an event of `action`. The gate
+    /// builds no event (no hex fingerprint, no detail text) for an action the sink does not
+    /// want. The default wants every event; [`TracingSink`] wants what its `tracing`
+    /// subscriber would record.
+    fn wants(&self, action: Action) -> bool {
+        let _ = action;
+        true
+    }
+
     /// Records a connection the server closed before any request: a failed or refused TLS
     /// handshake, plain HTTP on the TLS port, a connection over a limit. Called by the
     /// `server` module (feature `server`) for every such connection, not rate-limited; the
@@ -161,6 +170,15 @@ fn truncate(mut s: String, max: usize) -> String {
 pub struct TracingSink;
 
 impl EventSink for TracingSink {
+    fn wants(&self, action: Action) -> bool {
+        match action {
+            Action::Accept => tracing::enabled!(target: "certgate", tracing::Level::DEBUG),
+            Action::Observe | Action::Refuse => {
+                tracing::enabled!(target: "certgate", tracing::Level::WARN)
+            }
+        }
+    }
+
     fn record(&self, e: &VerdictEvent) {
         let app = e.app_id.as_ref().map(AppId::as_str);
         let fingerprint = e.fingerprint.as_deref();

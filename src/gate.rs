@@ -1122,6 +1122,9 @@ impl Gate {
         tls: Option<&TlsFingerprint>,
     ) {
         let action = verdict.action();
+        if !self.inner.sink.wants(action) {
+            return;
+        }
         let (app_id, detail) = match verdict.entry.result() {
             Ok(identity) => (
                 identity.app_id().cloned(),

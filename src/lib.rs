@@ -105,6 +105,15 @@ pub use crate::verify::revocation::{ExpiredCrl, RevocationDepth, UnknownRevocati
 pub use crate::verify::time::{format_rfc3339, parse_rfc3339};
 pub use crate::verify::{Limits, Usage, Verifier};
 
+/// Not API (for certgate's tests and fuzz targets): reads `der` as a leaf on both of the
+/// verifier's paths, certgate's DER reader and x509-parser. `Ok(true)`: the DER reader read it
+/// and x509-parser agrees on every fact and app id; `Ok(false)`: the DER reader left it to
+/// x509-parser; `Err`: what differs.
+#[doc(hidden)]
+pub fn __leaf_fast_path_check(der: &[u8]) -> Result<bool, String> {
+    crate::verify::leaf::compare_paths(der)
+}
+
 /// Lower-case hex of `bytes`.
 pub(crate) fn hex(bytes: &[u8]) -> String {
     // A table, not `write!("{b:02x}")`: this runs for every event (a forwarded request on a

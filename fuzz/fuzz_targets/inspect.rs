@@ -4,6 +4,10 @@
 //! It must never panic. Sources only change where the app id is read from: when two sources
 //! both succeed, everything but the app id agrees, and a SAN-URI app id is the rest of one of
 //! the reported URIs after the prefix.
+//!
+//! The input is also read as a leaf on both of the verifier's paths (certgate's DER reader
+//! for the usual leaf shape, x509-parser for the rest): when the DER reader takes it,
+//! x509-parser must accept it too and read the same facts and app ids.
 #![no_main]
 
 use std::sync::LazyLock;
@@ -33,6 +37,9 @@ fn without_app_id(info: &CertificateInfo) -> CertificateInfo {
 }
 
 fuzz_target!(|data: &[u8]| {
+    if let Err(diff) = certgate::__leaf_fast_path_check(data) {
+        panic!("the verifier's two leaf readers disagree: {diff}");
+    }
     let mut first: Option<CertificateInfo> = None;
     for source in SOURCES.iter() {
         let Ok(info) = inspect(data, source) else {

@@ -30,7 +30,7 @@ use super::der::{Reader, SEQUENCE};
 pub const ATTESTATION_OID: &[u64] = &[2, 25, 12_031_991_181_231_728_387];
 
 /// The extension's OID, DER-encoded contents (what x509-parser's `Oid::as_bytes` returns).
-const ATTESTATION_OID_DER: &[u8] = &[
+pub(crate) const ATTESTATION_OID_DER: &[u8] = &[
     0x69, // 2.25 = 2 * 40 + 25
     0x81, 0xa6, 0xfd, 0x8e, 0x87, 0xb2, 0xcf, 0xcc, 0xce, 0x03,
 ];

@@ -15,7 +15,7 @@ use x509_parser::oid_registry::{
 use x509_parser::prelude::FromDer;
 
 /// Facts about one certificate, owned, so they can be computed once and kept.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct CertFacts {
     /// The raw subject DN (SEQUENCE contents), as webpki compares names.
     pub(crate) subject_raw: Vec<u8>,
@@ -127,8 +127,15 @@ impl KeyFacts {
     /// Reads the key facts of a certificate's SubjectPublicKeyInfo. Allocates only for an
     /// algorithm it cannot name (its OID then names it).
     fn read(spki: &x509_parser::x509::SubjectPublicKeyInfo<'_>) -> Self {
-        let unknown = || Cow::Owned(spki.algorithm.algorithm.to_id_string());
-        let Ok((algorithm, key)) = super::der::spki_parts(spki.raw) else {
+        Self::read_raw(spki.raw, || {
+            Cow::Owned(spki.algorithm.algorithm.to_id_string())
+        })
+    }
+
+    /// Reads the key facts of a DER SubjectPublicKeyInfo; `unknown` names an algorithm that
+    /// has no name here.
+    pub(crate) fn read_raw(raw: &[u8], unknown: impl FnOnce() -> Cow<'static, str>) -> Self {
+        let Ok((algorithm, key)) = super::der::spki_parts(raw) else {
             return Self {
                 name: unknown(),
                 rsa_bits: None,

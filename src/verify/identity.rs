@@ -97,7 +97,6 @@ impl IdentitySource {
     /// Reads the app id from `cert`: `Ok(None)` when there is none, an error when it is
     /// ambiguous (two candidates) or not a valid [`AppId`].
     pub(crate) fn extract(&self, cert: &X509Certificate<'_>) -> Result<Option<AppId>, Rejection> {
-        let mut found: Option<&str> = None;
         let candidates: Vec<&str> = match self {
             Self::SanUri { prefix } => san_uris(cert)?
                 .into_iter()
@@ -120,6 +119,16 @@ impl IdentitySource {
                     detail: "subject OU is not a string".into(),
                 })?,
         };
+        self.pick(candidates)
+    }
+
+    /// The app id among `candidates` (the identifiers the source found, prefix removed):
+    /// `Ok(None)` when there is none, an error when two differ or it is not a valid [`AppId`].
+    pub(crate) fn pick<'a>(
+        &self,
+        candidates: impl IntoIterator<Item = &'a str>,
+    ) -> Result<Option<AppId>, Rejection> {
+        let mut found: Option<&str> = None;
         for candidate in candidates {
             if found.is_some_and(|f| f != candidate) {
                 return Err(Rejection::NoAppId {
@@ -236,11 +245,26 @@ impl IssuerName {
 
 /// RFC 4514 text of a DER `Name`, exactly as x509-parser's `X509Name` displays it (the raw
 /// bytes come from a name x509-parser already parsed, so parsing them again cannot fail).
-fn render_name(raw: &[u8]) -> String {
+pub(crate) fn render_name(raw: &[u8]) -> String {
     match X509Name::from_der(raw) {
         Ok((_, name)) => name.to_string(),
         Err(_) => String::new(),
     }
+}
+
+/// What the verifier keeps of the leaf's encoding, borrowed from it (read by `super::leaf`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct LeafParts<'a> {
+    /// The issuer `Name`, whole TLV.
+    pub(crate) issuer: &'a [u8],
+    /// The subject `Name`, whole TLV.
+    pub(crate) subject: &'a [u8],
+    /// The serial's INTEGER contents.
+    pub(crate) serial: &'a [u8],
+    /// The subjectAltName extension's value, when there is one that x509-parser reads.
+    pub(crate) san: Option<&'a [u8]>,
+    /// The first attestation extension's value.
+    pub(crate) attestation: Option<&'a [u8]>,
 }
 
 /// What an accepted identity keeps of its leaf: the raw subject, serial and subjectAltName in
@@ -293,27 +317,20 @@ impl PartialEq for LeafRecord {
 impl Eq for LeafRecord {}
 
 impl LeafRecord {
-    /// Keeps what an identity needs of a parsed leaf; `issuer` is its issuer `Name`
-    /// (interned by the verifier).
+    /// Keeps what an identity needs of a read leaf; `issuer` is its issuer `Name` (interned
+    /// by the verifier).
     pub(crate) fn read(
-        cert: &X509Certificate<'_>,
+        leaf: &LeafParts<'_>,
+        facts: &super::facts::CertFacts,
         app_id: Option<AppId>,
         issuer: Arc<IssuerName>,
-        spki_sha256: [u8; 32],
         fingerprint: [u8; 32],
     ) -> Self {
-        let subject = cert.subject().as_raw();
-        let serial = cert.raw_serial();
+        let subject = leaf.subject;
+        let serial = leaf.serial;
         // Only a subjectAltName x509-parser reads: `CertificateInfo::read` lists nothing for
         // one it cannot read (a verified leaf always has a readable one, or none).
-        let san = match cert.subject_alternative_name() {
-            Ok(Some(_)) => cert
-                .extensions()
-                .iter()
-                .find(|e| e.oid == x509_parser::oid_registry::OID_X509_EXT_SUBJECT_ALT_NAME)
-                .map_or(&[][..], |e| e.value),
-            _ => &[],
-        };
+        let san = leaf.san.unwrap_or(&[]);
         // Within `Limits::max_cert_bytes`; a name or serial past 4 GiB would only render empty.
         let subject_end = u32::try_from(subject.len()).unwrap_or(u32::MAX);
         let serial_end =
@@ -333,11 +350,14 @@ impl LeafRecord {
             subject_end,
             serial_end,
             issuer,
-            spki_sha256,
+            spki_sha256: facts.spki_sha256,
             fingerprint,
-            not_before: super::facts::unix(cert.validity().not_before.timestamp()),
-            not_after: super::facts::unix(cert.validity().not_after.timestamp()),
-            attestation: AttestationFacts::from_cert(cert).map(Box::new),
+            not_before: facts.not_before,
+            not_after: facts.not_after,
+            attestation: leaf
+                .attestation
+                .and_then(AttestationFacts::from_der)
+                .map(Box::new),
             rendered: OnceLock::new(),
         }
     }

@@ -14,13 +14,12 @@ use rustls_pki_types::{
 };
 use sha2::{Digest, Sha256};
 use webpki::{EndEntityCert, KeyUsage, VerifiedPath};
-use x509_parser::certificate::X509Certificate;
-use x509_parser::prelude::FromDer;
 
 pub(crate) mod attestation;
 pub(crate) mod der;
 pub(crate) mod facts;
 pub(crate) mod identity;
+pub(crate) mod leaf;
 pub(crate) mod pins;
 pub(crate) mod profile;
 pub(crate) mod revocation;
@@ -228,7 +227,7 @@ enum PathVerdict {
 /// The leaf, read once.
 struct LeafInput<'a> {
     cert: EndEntityCert<'a>,
-    x509: X509Certificate<'a>,
+    parts: identity::LeafParts<'a>,
     facts: CertFacts,
     fingerprint: [u8; 32],
 }
@@ -305,13 +304,13 @@ impl Verifier {
         if !self.denylist.is_empty() && self.denylisted(leaf_der.as_ref(), &fingerprint) {
             record(&mut failed, Rejection::Denylisted);
         }
-        let leaf = match read_leaf(leaf_der, fingerprint) {
+        // The app id is read now, judged after the chain: a forged certificate gets a chain
+        // error first.
+        let (leaf, app) = match read_leaf(leaf_der, fingerprint, &self.identity) {
             Ok(leaf) => leaf,
             Err(rejection) => return Err(finish(failed, rejection)),
         };
         *leaf_window = Some((leaf.facts.not_before, leaf.facts.not_after));
-        // Read now, judged after the chain: a forged certificate gets a chain error first.
-        let app = self.identity.extract(&leaf.x509);
         let (app, rule) = match app {
             // The policy's own copy of a listed app id: an identity shares it, not a new one.
             Ok(Some(id)) => match self.apps.get_key_value(&id) {
@@ -365,10 +364,10 @@ impl Verifier {
                     .or_else(|| rule.map(|rule| rule.id.shared()));
                 Ok(PeerIdentity::new(IdentityFacts {
                     cert: LeafRecord::read(
-                        &leaf.x509,
+                        &leaf.parts,
+                        &leaf.facts,
                         app,
-                        self.issuer_name(leaf.x509.issuer().as_raw()),
-                        leaf.facts.spki_sha256,
+                        self.issuer_name(leaf.parts.issuer),
                         leaf.fingerprint,
                     ),
                     chain_len: u16::try_from(outcome.path_len).unwrap_or(u16::MAX),
@@ -526,7 +525,7 @@ impl Verifier {
         if !matches!(rejection, Rejection::UnknownIssuer { .. }) {
             return rejection;
         }
-        let issuer = crate::rejection::bounded_to(&leaf.x509.issuer().to_string(), 96);
+        let issuer = crate::rejection::bounded_to(&identity::render_name(leaf.parts.issuer), 96);
         let detail = if presented_intermediates == 0 {
             format!(
                 "1 certificate presented; its issuer {issuer} was neither presented nor \
@@ -639,8 +638,8 @@ impl Verifier {
             let first_issuer = inters.first().map(|(_, f)| &**f).unwrap_or(anchor_facts);
             nodes.push(PathNode {
                 role: CertRole::Leaf,
-                serial: leaf.x509.raw_serial(),
-                issuer_name: name_contents(leaf.x509.issuer().as_raw()),
+                serial: leaf.parts.serial,
+                issuer_name: name_contents(leaf.parts.issuer),
                 facts: &leaf.facts,
                 issuer_spki: &first_issuer.spki,
                 issuer_crl_sign: first_issuer.crl_sign,
@@ -1028,25 +1027,25 @@ fn finish(failed: Option<Rejections>, last: Rejection) -> Rejections {
     })
 }
 
-/// Parses the leaf with rustls-webpki and x509-parser, and reads its facts.
+/// Parses the leaf with rustls-webpki, reads its facts ([`leaf::read`]: certgate's DER
+/// reader for the usual shape, x509-parser otherwise) and its app id.
 fn read_leaf<'a>(
     der: &'a CertificateDer<'static>,
     fingerprint: [u8; 32],
-) -> Result<LeafInput<'a>, Rejection> {
+    source: &IdentitySource,
+) -> Result<(LeafInput<'a>, Result<Option<AppId>, Rejection>), Rejection> {
     let cert =
         EndEntityCert::try_from(der).map_err(|e| Rejection::from_webpki(e, CertRole::Leaf))?;
-    let x509 = match X509Certificate::from_der(der.as_ref()) {
-        Ok(([], cert)) => cert,
-        Ok(_) => return Err(malformed("the leaf has data after its end")),
-        Err(e) => return Err(malformed(format!("the leaf cannot be parsed: {e}"))),
-    };
-    let facts = CertFacts::from_cert(&x509).map_err(malformed)?;
-    Ok(LeafInput {
-        cert,
-        x509,
-        facts,
-        fingerprint,
-    })
+    let read = leaf::read(der.as_ref(), source).map_err(malformed)?;
+    Ok((
+        LeafInput {
+            cert,
+            parts: read.parts,
+            facts: read.facts,
+            fingerprint,
+        },
+        read.app,
+    ))
 }
 
 fn malformed(detail: impl Into<String>) -> Rejection {
