@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use certgate::audit::{AuditConfig, AuditFilter, AuditLog, Fsync};
 use certgate::{ConnectionMemo, Gate, PeerChain, Policy};
-use common::{Crl, Leaf, NOW, pki};
+use common::{Crl, Leaf, NOW, hex, pki};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -100,10 +100,6 @@ fn write_lines(path: &Path, lines: &[String]) {
 
 fn sha_hex(line: &str) -> String {
     hex(&Sha256::digest(line.as_bytes()))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn certgate(args: &[&str]) -> Output {

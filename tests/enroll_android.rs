@@ -33,6 +33,7 @@ use x509_parser::prelude::FromDer;
 
 mod common;
 use common::android_attest::*;
+use common::hex;
 
 // ------------------------------------------------------------------------------------------
 // Vectors
@@ -545,10 +546,6 @@ fn rule_for(rel: &str, chain: &[CertificateDer<'_>]) -> (AndroidRule, Vec<u8>) {
             b"challenge".to_vec(),
         )
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[test]

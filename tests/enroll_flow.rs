@@ -37,6 +37,7 @@ use certgate::{CertGateLayer, Gate, HandshakeMode, PeerAddr, PeerIdentity, Polic
 use common::android_attest::{Kd, PACKAGE, SIGNER, Synthetic};
 use common::app_attest::AppAttestCa;
 use common::tls_client::{Http1, ServerPki, server_pki};
+use common::{hex, pem};
 use http::Request;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, UnixTime};
 use sha2::{Digest, Sha256};
@@ -44,23 +45,6 @@ use tower::ServiceExt as _;
 
 const APP: &str = "com.example.shop";
 const TEAM: &str = "ABCDE12345";
-
-fn pem(label: &str, der: &[u8]) -> String {
-    let b64 = STANDARD.encode(der);
-    let lines: Vec<&str> = b64
-        .as_bytes()
-        .chunks(64)
-        .map(|c| std::str::from_utf8(c).unwrap())
-        .collect();
-    format!(
-        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
-        lines.join("\n")
-    )
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
 
 struct World {
     _tmp: tempfile::TempDir,

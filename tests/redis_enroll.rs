@@ -34,28 +34,12 @@ use certgate::issue::{Ca, CaConfig};
 use certgate::{Gate, PeerAddr, Policy};
 use common::android_attest::{Kd, PACKAGE, SIGNER, Synthetic};
 use common::redis_server::RedisServer;
+use common::{hex, pem};
 use http::Request;
 use rustls_pki_types::UnixTime;
 use tower::ServiceExt as _;
 
 const APP: &str = "com.example.shop";
-
-fn pem(label: &str, der: &[u8]) -> String {
-    let b64 = STANDARD.encode(der);
-    let lines: Vec<&str> = b64
-        .as_bytes()
-        .chunks(64)
-        .map(|c| std::str::from_utf8(c).unwrap())
-        .collect();
-    format!(
-        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
-        lines.join("\n")
-    )
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
 
 /// One replica: its own gate (with a clock skew the test can move) and enrollment router.
 struct Replica {
