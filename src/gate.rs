@@ -597,7 +597,9 @@ impl Gate {
         gate
     }
 
-    /// Checks `chain` at `now`: from the cache when possible, else by verifying.
+    /// Checks `chain` at `now`: from the cache when possible, else by verifying; then
+    /// against the signal store's denylist (the fleet-wide one of a Redis store), so a
+    /// denylisted leaf is `denylisted` here too (the handshake verifier calls this).
     pub fn check(&self, chain: &PeerChain, now: UnixTime) -> Verdict {
         self.check_from(chain, now, None)
     }
@@ -609,7 +611,10 @@ impl Gate {
         now: UnixTime,
         peer: Option<SocketAddr>,
     ) -> Verdict {
-        self.check_with_fingerprint(chain, now, peer, None)
+        let verdict = self.check_with_fingerprint(chain, now, peer, None);
+        // The store's denylist too (the fleet-wide one): `check` is what the handshake
+        // verifier (`HandshakeMode::Refuse`) and custom transports call.
+        self.denylist(verdict, now, chain, || peer, None)
     }
 
     /// [`Gate::check_from`], naming the client's TLS fingerprint in the event.

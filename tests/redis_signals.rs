@@ -735,3 +735,26 @@ fn a_reload_that_names_another_redis_store_says_the_gate_keeps_its_own() {
         assert!(!text.contains("was not built with"), "{text}");
     });
 }
+
+#[test]
+fn gate_check_and_the_handshake_verifier_see_the_fleet_denylist() {
+    // `Gate::check` is what `GateClientVerifier` (HandshakeMode::Refuse) and custom
+    // transports call: a leaf on the fleet's denylist must be refused there too, not only
+    // through the layer.
+    let redis = RedisServer::start();
+    let replica = Replica::new(&redis.url(), OnError::Open);
+    replica.wait_connected();
+    let chain = PeerChain::new(pki().leaf(Leaf::OtherApp).chain());
+    assert!(replica.gate.check(&chain, NOW).identity().is_some());
+    deny(&redis.url(), &leaf_hex(Leaf::OtherApp), false);
+    within(
+        Duration::from_secs(1),
+        "denylist through Gate::check",
+        || replica.gate.check(&chain, NOW).code() == "denylisted",
+    );
+    let verdict = replica.gate.check(&chain, NOW);
+    assert!(verdict.is_refused());
+    // Another leaf is untouched.
+    let other = PeerChain::new(pki().leaf(Leaf::Second).chain());
+    assert!(replica.gate.check(&other, NOW).identity().is_some());
+}
